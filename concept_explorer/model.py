@@ -1,0 +1,221 @@
+"""The denoiser: a `ConceptEmbedding` (h → e) feeding a conditional U-Net whose time embedding receives e.
+
+The embedding is one module on purpose (the paper's `common_linear` variant, reference-spec §2.2): embedding
+patching is then a swap of `embedding.*` weights and linear intervention an edit of e. Two backbones sit behind one
+interface: diffusers' `UNet2DModel` (class-embedding input) and a lean hand-written U-Net of the same widths,
+which measured faster per training step on CPU (see benchmarks/). Both are diffusers `ModelMixin`/`ConfigMixin`s,
+so `save_pretrained`/`from_pretrained` work on them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from diffusers import ModelMixin, UNet2DModel
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from torch import nn
+
+from .concepts import CONDITIONING_DIM
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = field(default="lean", metadata={"help": "U-Net backbone: lean (hand-written) or diffusers"})
+    channels: tuple[int, ...] = field(default=(64, 128, 256), metadata={"help": "widths per resolution level"})
+    blocks_per_level: int = field(default=2, metadata={"help": "ResNet blocks per level"})
+    attention_lowest: bool = field(default=True, metadata={"help": "self-attention at the lowest resolution"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout inside ResNet blocks"})
+    norm_groups: int = field(default=8, metadata={"help": "GroupNorm groups"})
+    embedding_hidden: int = field(default=64, metadata={"help": "hidden width of the ConceptEmbedding MLP"})
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("lean", "diffusers"):
+            raise ValueError(f"backbone must be 'lean' or 'diffusers', got {self.backbone!r}.")
+        if not self.channels or any(c <= 0 or c % self.norm_groups for c in self.channels):
+            raise ValueError(f"channels {self.channels} must be positive multiples of norm_groups={self.norm_groups}.")
+        if self.blocks_per_level < 1 or not 0 <= self.dropout < 1:
+            raise ValueError("blocks_per_level must be >= 1 and dropout in [0, 1).")
+
+    @property
+    def embedding_dim(self) -> int:
+        """e has the width of the time embedding (4 × first width, as diffusers' identity class embedding needs)."""
+        return 4 * self.channels[0]
+
+
+class ConceptEmbedding(nn.Module):
+    """h (11) → e: Linear → GELU → Linear → GELU, plus a learned null token for classifier-free guidance.
+
+    The null token is a dedicated vector in e-space, so "no prompt" never collides with a real h (reference
+    §9.4: −1 and 0 both do)."""
+
+    def __init__(self, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(CONDITIONING_DIM, hidden), nn.GELU(), nn.Linear(hidden, out_dim), nn.GELU())
+        self.null_token = nn.Parameter(torch.zeros(out_dim))
+
+    def forward(self, h: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        """h: (B, 11); drop: optional (B,) bool, rows replaced by the null token. Returns e (B, D)."""
+        e = self.mlp(h)
+        if drop is not None:
+            e = torch.where(drop[:, None], self.null_token.expand_as(e), e)
+        return e
+
+    def null(self, batch: int) -> torch.Tensor:
+        return self.null_token.expand(batch, -1)
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """(B,) → (B, dim): [sin, cos] of 1000·t at frequencies log-spaced from 1 to 1e-4 (reference §2.2)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(1e4) * torch.arange(half, device=t.device) / max(half - 1, 1))
+    angles = 1000 * t[:, None].float() * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GN → GELU → conv, + projection of the conditioning embedding, GN → GELU → dropout → zero-init conv, skip."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, c_out)
+        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.gelu(self.norm1(x)))
+        h = h + self.emb(emb)[:, :, None, None]
+        h = self.conv2(self.dropout(nn.functional.gelu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    """Single-head self-attention over positions with a residual (cheap at the lowest resolution)."""
+
+    def __init__(self, channels: int, groups: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, height * width).transpose(-1, -2).unbind(1)  # (B,HW,C)
+        out = nn.functional.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
+        return x + self.proj(out.transpose(-1, -2).reshape(b, c, height, width))
+
+
+class LeanUNet(ModelMixin, ConfigMixin):
+    """A small U-Net: `blocks_per_level` ResBlocks per level down and up with concatenated skips, a middle of
+    ResBlock → attention → ResBlock, and a zero-initialised output conv. Same conditioning contract as
+    `UNet2DModel(class_embed_type="identity")`: forward(z, t, class_labels=e)."""
+
+    @register_to_config
+    def __init__(
+        self, channels: tuple[int, ...] = (64, 128, 256), blocks_per_level: int = 2, attention_lowest: bool = True,
+        dropout: float = 0.1, norm_groups: int = 8, in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        emb_dim = 4 * channels[0]
+        self.time_mlp = nn.Sequential(
+            nn.Linear(channels[0], emb_dim), nn.GELU(), nn.Linear(emb_dim, emb_dim), nn.GELU()
+        )
+        self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        c_prev = channels[0]
+        skip_widths = []
+        for level, width in enumerate(channels):
+            blocks = nn.ModuleList()
+            for _ in range(blocks_per_level):
+                blocks.append(ResBlock(c_prev, width, emb_dim, norm_groups, dropout))
+                c_prev = width
+            self.down.append(blocks)
+            skip_widths.append(width)
+            last = level == len(channels) - 1
+            self.downsample.append(nn.Identity() if last else nn.Conv2d(width, width, 2, stride=2))
+        self.mid1 = ResBlock(c_prev, c_prev, emb_dim, norm_groups, dropout)
+        self.mid_attention = Attention(c_prev, norm_groups) if attention_lowest else nn.Identity()
+        self.mid2 = ResBlock(c_prev, c_prev, emb_dim, norm_groups, dropout)
+        self.up = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for level in reversed(range(len(channels))):
+            width = channels[level]
+            blocks = nn.ModuleList()
+            c_in = c_prev + skip_widths[level]
+            for _ in range(blocks_per_level):
+                blocks.append(ResBlock(c_in, width, emb_dim, norm_groups, dropout))
+                c_in = width
+            self.up.append(blocks)
+            self.upsample.append(
+                nn.ConvTranspose2d(width, channels[level - 1], 2, stride=2) if level > 0 else nn.Identity()
+            )
+            c_prev = channels[level - 1] if level > 0 else width
+        self.norm_out = nn.GroupNorm(norm_groups, channels[0])
+        self.conv_out = nn.Conv2d(channels[0], in_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+        emb = self.time_mlp(sinusoidal_embedding(timestep / 1000, self.config.channels[0])) + class_labels
+        x = self.conv_in(sample)
+        skips = []
+        for blocks, downsample in zip(self.down, self.downsample):
+            for block in blocks:
+                x = block(x, emb)
+            skips.append(x)
+            x = downsample(x)
+        x = self.mid2(self.mid_attention(self.mid1(x, emb)), emb)
+        for blocks, upsample in zip(self.up, self.upsample):
+            x = torch.cat([x, skips.pop()], dim=1)
+            for block in blocks:
+                x = block(x, emb)
+            x = upsample(x)
+        return self.conv_out(nn.functional.gelu(self.norm_out(x)))
+
+
+def build_backbone(config: ModelConfig, resolution: int) -> nn.Module:
+    if config.backbone == "lean":
+        return LeanUNet(
+            channels=tuple(config.channels), blocks_per_level=config.blocks_per_level,
+            attention_lowest=config.attention_lowest, dropout=config.dropout, norm_groups=config.norm_groups,
+        )
+    levels = len(config.channels)
+    down = ["DownBlock2D"] * levels
+    up = ["UpBlock2D"] * levels
+    if config.attention_lowest:
+        down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+    unet = UNet2DModel(
+        sample_size=resolution, in_channels=3, out_channels=3, block_out_channels=tuple(config.channels),
+        layers_per_block=config.blocks_per_level, down_block_types=tuple(down), up_block_types=tuple(up),
+        class_embed_type="identity", time_embedding_type="positional", dropout=config.dropout,
+        norm_num_groups=config.norm_groups, act_fn="silu",
+    )
+    nn.init.zeros_(unet.conv_out.weight)
+    nn.init.zeros_(unet.conv_out.bias)
+    return unet
+
+
+class Denoiser(nn.Module):
+    """ε̂(z_t, t, e) = z_t + U-Net(z_t, t, e). The identity path makes ε̂ = z_t at initialisation, which is the
+    right answer at high noise (the authors' `CUNet` does the same, reference §3.5)."""
+
+    def __init__(self, config: ModelConfig, resolution: int) -> None:
+        super().__init__()
+        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim)
+        self.backbone = build_backbone(config, resolution)
+
+    def forward(self, z: torch.Tensor, t_net: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """z: (B,3,R,R) noisy image; t_net: (B,) network time in ~[0, 1]; e: (B, D) concept embedding."""
+        out = self.backbone(z, 1000 * t_net, class_labels=e)
+        out = out.sample if hasattr(out, "sample") else out
+        return z + out

@@ -1,0 +1,249 @@
+"""Training along a trajectory: a visible loop that saves checkpoints at the configured steps.
+
+Resumable to the bit: the resume file holds the raw weights, the EMA weights, AdamW's moments and every RNG
+state at the last completed step, so `--resume` reaches the same weights as an uninterrupted run with the same
+seed. A stop request (Ctrl-C, or the UI's cancel) is honoured between steps, never inside one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .render import render_classes
+from .run import Run, RunFolderError, atomic_save_tensors
+from .vdm import VDM
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Rendered once per run from its seed; everything lives on the CPU until a batch is drawn."""
+
+    train_images: torch.Tensor  # (N, 3, R, R)
+    train_h: torch.Tensor  # (N, 11)
+    val_images: torch.Tensor
+    val_h: torch.Tensor
+    heldout_images: torch.Tensor  # held-out classes, within-class attributes (reference §9.11)
+    heldout_h: torch.Tensor
+
+
+def build_data(config: RunConfig) -> TrainingData:
+    space, train = config.concept_space, config.train
+    generator = torch.Generator().manual_seed(train.seed)
+    images, h, _ = render_classes(space, space.training_classes(), train.train_per_class, generator)
+    order = torch.randperm(images.shape[0], generator=generator)
+    n_val = max(1, round(train.val_fraction * images.shape[0]))
+    val, fit = order[:n_val], order[n_val:]
+    heldout = space.heldout_classes()
+    per_class = max(1, train.heldout_loss_images // len(heldout))
+    heldout_images, heldout_h, _ = render_classes(space, heldout, per_class, generator)
+    return TrainingData(images[fit], h[fit], images[val], h[val], heldout_images, heldout_h)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu or auto.")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"Unknown device {name!r}; use auto, cpu or cuda.")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def mean_loss(model: VDM, images: torch.Tensor, h: torch.Tensor, seed: int, chunk: int = 256) -> float:
+    """Bound in bits/dim averaged over a fixed set, with fixed noise so checkpoints are comparable."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, images.shape[0], chunk):
+        x, cond = images[start:start + chunk].to(device), h[start:start + chunk].to(device)
+        total += model.loss(x, cond, generator).total.sum().item()
+    return total / images.shape[0]
+
+
+class Trainer:
+    """Owns the model, its EMA copy, the optimiser and the RNGs of one run; `run_until` is the loop."""
+
+    def __init__(self, run: Run, device: torch.device) -> None:
+        self.run = run
+        self.config = run.config
+        self.device = device
+        train = self.config.train
+        self.data = build_data(self.config)
+        torch.manual_seed(train.seed)  # initialisation and dropout draw from the global RNG
+        resolution = self.config.concept_space.resolution
+        self.model = VDM(self.config.model, self.config.vdm, resolution).to(device)
+        self.ema = copy.deepcopy(self.model) if train.ema_decay > 0 else None
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad], lr=train.lr, weight_decay=train.weight_decay
+        )
+        self.batch_generator = torch.Generator().manual_seed(train.seed + 1)
+        self.noise_generator = torch.Generator().manual_seed(train.seed + 2)
+        self.step = 0
+
+    @property
+    def sampling_model(self) -> VDM:
+        return self.ema if self.ema is not None else self.model
+
+    # -- one step -----------------------------------------------------------------------------------------------
+    def train_step(self) -> float:
+        train = self.config.train
+        self.model.train()
+        index = torch.randint(self.data.train_images.shape[0], (train.batch_size,), generator=self.batch_generator)
+        drop = None
+        if train.p_uncond > 0:
+            drop = (torch.rand(train.batch_size, generator=self.batch_generator) < train.p_uncond).to(self.device)
+        x = self.data.train_images[index].to(self.device)
+        h = self.data.train_h[index].to(self.device)
+        loss = self.model.loss(x, h, self.noise_generator, drop).total.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                ema_params = list(self.ema.parameters())
+                torch._foreach_lerp_(ema_params, list(self.model.parameters()), 1 - train.ema_decay)
+        self.step += 1
+        return loss.item()
+
+    # -- resume state -------------------------------------------------------------------------------------------
+    def save_resume(self) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        if self.ema is not None:
+            tensors |= {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
+        optim = self.optimizer.state_dict()
+        for index, state in optim["state"].items():
+            for key, value in state.items():
+                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+        tensors["rng.global"] = torch.get_rng_state()
+        tensors["rng.batch"] = self.batch_generator.get_state()
+        tensors["rng.noise"] = self.noise_generator.get_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        atomic_save_tensors(self.run.resume_path, tensors, {"step": str(self.step)})
+
+    def load_resume(self) -> None:
+        from safetensors import safe_open
+
+        path = self.run.resume_path
+        if not path.is_file():
+            raise RunFolderError(f"{path} is missing, so {self.run.path} cannot be resumed (it may be complete).")
+        try:
+            with safe_open(path, "pt") as handle:
+                step = int(handle.metadata()["step"])
+                tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        except Exception as error:
+            raise RunFolderError(f"Cannot read {path} ({error}); the run cannot be resumed.") from None
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if self.ema is not None:
+            self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        optim = self.optimizer.state_dict()
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".")
+                state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": optim["param_groups"]})
+        torch.set_rng_state(tensors["rng.global"])
+        self.batch_generator.set_state(tensors["rng.batch"])
+        self.noise_generator.set_state(tensors["rng.noise"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.step = step
+        self.run.keep_metrics_up_to(step)
+
+    # -- checkpoints --------------------------------------------------------------------------------------------
+    def save_checkpoint(self, train_loss: float, seconds_per_step: float) -> None:
+        seed = self.config.train.seed + 3
+        model = self.sampling_model
+        metrics = {
+            "train_loss": train_loss,
+            "val_loss": mean_loss(model, self.data.val_images, self.data.val_h, seed),
+            "heldout_loss": mean_loss(model, self.data.heldout_images, self.data.heldout_h, seed),
+            "gamma_0": model.gamma(torch.zeros((), device=self.device)).item(),
+            "gamma_1": model.gamma(torch.ones((), device=self.device)).item(),
+            "seconds_per_step": seconds_per_step,
+        }
+        self.run.add_checkpoint(self.step, model.state_dict(), metrics)
+        self.save_resume()
+
+    def run_until(
+        self, should_stop: Callable[[], bool] = lambda: False, progress: bool = True,
+        after_checkpoint: Callable[[Run, int], None] | None = None,
+    ) -> bool:
+        """Train to num_steps. Returns True when complete, False when stopped early (state saved)."""
+        train = self.config.train
+        schedule = set(train.checkpoint_schedule())
+        bar = tqdm(total=train.num_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
+        self.run.set_status("running")
+        losses: list[float] = []
+        started, started_step = time.perf_counter(), self.step
+        try:
+            while self.step < train.num_steps:
+                if should_stop():
+                    self.save_resume()
+                    self.run.set_status("interrupted")
+                    bar.write(f"Stopped at step {self.step}; resume with --resume. Nothing was lost.")
+                    return False
+                loss = self.train_step()
+                if not math.isfinite(loss):
+                    self.run.set_status("failed")
+                    raise FloatingPointError(f"Loss became {loss} at step {self.step}; try a smaller lr or grad_clip.")
+                losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                if self.step in schedule:
+                    per_step = (time.perf_counter() - started) / max(self.step - started_step, 1)
+                    self.save_checkpoint(sum(losses) / len(losses), per_step)
+                    losses.clear()
+                    if after_checkpoint is not None:
+                        after_checkpoint(self.run, self.step)
+        finally:
+            bar.close()
+        self.run.set_status("complete")
+        self.run.resume_path.unlink(missing_ok=True)
+        return True
+
+
+def train(
+    config: RunConfig | None, out: str | Path, device: str = "auto", resume: bool = False,
+    should_stop: Callable[[], bool] = lambda: False, progress: bool = True,
+    after_checkpoint: Callable[[Run, int], None] | None = None,
+) -> Run:
+    """Train a run into `out` (or resume the one there). With `resume`, the stored config is used and a
+    given config must match it."""
+    out = Path(out)
+    torch_device = resolve_device(device)  # before touching `out`, so a bad device leaves no run folder behind
+    if resume:
+        run = Run.open(out)
+        if config is not None and config.to_dict() != run.config.to_dict():
+            changed = [k for k, v in config.to_dict().items() if run.config.to_dict()[k] != v]
+            raise RunFolderError(f"--resume keeps the stored config; these sections differ: {changed}.")
+        if run.status == "complete":
+            raise RunFolderError(f"{out} is already complete ({run.final_step} steps); nothing to resume.")
+    else:
+        assert config is not None
+        run = Run.create(out, config)
+    trainer = Trainer(run, torch_device)
+    if resume:
+        trainer.load_resume()
+    trainer.run_until(should_stop=should_stop, progress=progress, after_checkpoint=after_checkpoint)
+    return run
+
+
+def describe(run: Run) -> str:
+    return json.dumps({"run": str(run.path), "status": run.status, "checkpoints": len(run.steps)})
