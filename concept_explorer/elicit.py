@@ -1,0 +1,113 @@
+"""Eliciting hidden capabilities at a checkpoint (reference §5): overprompting, linear latent intervention,
+embedding patching and classifier-free guidance — each a function of a loaded model, usable from Python, the CLI
+and the UI — plus the per-checkpoint capability curves that measure the hidden-capability gap.
+
+Strength conventions (0 is always the plain prompt, bit for bit):
+- overprompt s: each chosen concept of the prompt moves past its class mean, away from the other level, by
+  s·Δ/2, so the prompt has the Δ-equivalent Δ·(1 + s) (the authors' grid is Δ-equivalents 0.2…0.9, §5.1);
+  values are clipped to [0, 1] and the clipped slots are reported.
+- intervention s: e′ = e + s·d with d = e(level-1 prompt) − e(level-0 prompt) of a concept, computed at the
+  checkpoint it is applied to from training-class means (difference directions, §5.2's cleaner choice);
+  `projection` mode instead adds s·(e·d̂)d̂ (the authors' form). The sign follows the target class's level.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .concepts import H_SLOTS, ConceptSpace
+from .vdm import VDM, EmbeddingEdit
+
+
+def _check_strength(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} strength must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def _check_concept(space: ConceptSpace, concept: str) -> str:
+    if concept not in space.concepts:
+        raise ValueError(f"Unknown concept {concept!r}; this run's concepts are {list(space.concepts)}.")
+    return concept
+
+
+@dataclass(frozen=True)
+class Overprompt:
+    h: torch.Tensor  # (11,)
+    clipped: list[str]  # concepts whose slots were clipped to [0, 1]
+
+
+def overprompt(space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float]) -> Overprompt:
+    """The class-mean prompt of `code` pushed along the given concepts' semantic axes."""
+    h = space.class_prompt(code)
+    clipped = []
+    for concept, strength in strengths.items():
+        strength = _check_strength(f"overprompt {concept}", strength)
+        bit = code[space.concepts.index(_check_concept(space, concept))]
+        slot = H_SLOTS[concept]
+        pushed = h[slot] + (1 if bit else -1) * strength * space.concept_axis(concept)[slot] / 2
+        if ((pushed < 0) | (pushed > 1)).any():
+            clipped.append(concept)
+        h[slot] = pushed.clamp(0, 1)
+    return Overprompt(h=h, clipped=clipped)
+
+
+@torch.no_grad()
+def concept_direction(model: VDM, space: ConceptSpace, concept: str) -> torch.Tensor:
+    """d = mean over training-class pairs differing only in `concept` of e(level 1) − e(level 0), at this model."""
+    k = space.concepts.index(_check_concept(space, concept))
+    training = space.training_classes()
+    pairs = [(c, c[:k] + (1,) + c[k + 1:]) for c in training if c[k] == 0 and c[:k] + (1,) + c[k + 1:] in training]
+    device = next(model.parameters()).device
+    embed = model.denoiser.embedding
+    level0 = embed(torch.stack([space.class_prompt(a) for a, _ in pairs]).to(device))
+    level1 = embed(torch.stack([space.class_prompt(b) for _, b in pairs]).to(device))
+    return (level1 - level0).mean(0)  # (D,)
+
+
+def intervention(
+    model: VDM, space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float], projection: bool = False
+) -> EmbeddingEdit | None:
+    """An edit of e toward the target class along concept directions of this model; None when all strengths are 0
+    (so the plain sampler runs, bit for bit)."""
+    terms = []
+    for concept, strength in strengths.items():
+        strength = _check_strength(f"intervention {concept}", strength)
+        if strength == 0:
+            continue
+        sign = 1.0 if code[space.concepts.index(_check_concept(space, concept))] else -1.0
+        terms.append((sign * strength, concept_direction(model, space, concept)))
+    if not terms:
+        return None
+
+    def edit(e: torch.Tensor) -> torch.Tensor:
+        for strength, direction in terms:
+            if projection:
+                unit = direction / direction.norm().clamp(min=1e-12)
+                e = e + strength * (e @ unit)[:, None] * unit[None]
+            else:
+                e = e + strength * direction[None]
+        return e
+
+    return edit
+
+
+def patch_embedding(model: VDM, donor_state: dict[str, torch.Tensor]) -> VDM:
+    """A copy of `model` whose ConceptEmbedding comes from `donor_state` (e.g. the final checkpoint): the U-Net,
+    time embedding and schedule stay. Pure state-dict surgery; nothing on disk changes."""
+    patched = copy.deepcopy(model)
+    embedding = {k[len("denoiser.embedding."):]: v for k, v in donor_state.items()
+                 if k.startswith("denoiser.embedding.")}
+    patched.denoiser.embedding.load_state_dict(embedding)
+    return patched
+
+
+def check_guidance(weight: float, trained_with_null: bool) -> float:
+    weight = _check_strength("guidance", weight)
+    if weight != 1.0 and not trained_with_null:
+        raise ValueError("This run was trained without a null token (p_uncond = 0), so guidance must be 1.")
+    return weight

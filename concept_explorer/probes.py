@@ -1,0 +1,207 @@
+"""Classifier probes: where a generated image sits in concept space, and whether it shows an object at all.
+
+A small CNN with one 2-way head per concept (P(level 1)) and a presence head. It is trained on freshly rendered
+images of *all* classes, held-out ones included (as the authors do, reference §4.1), over a range of concept
+signals covering every Δ a run may use (fixing §9.6). Presence matters: early generations are often empty or
+faint, and a probe trained only on clean renders calls an empty image "red-small" with full confidence, which
+fakes a memorisation phase (cpu-feasibility.md). So negatives (background only, or a faint object) are trained
+to presence 0, and every analysis treats "no object" as its own outcome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from .concepts import ConceptSpace
+from .render import render, sample_attributes
+from .run import RunFolderError, atomic_save_tensors
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    space: ConceptSpace = field(default_factory=ConceptSpace)
+    """Geometry the probe reads (resolution, concepts, size centre, shape); its Δs are replaced by the ranges."""
+    delta_color_range: tuple[float, float] = (0.1, 0.8)
+    delta_size_range: tuple[float, float] = (0.1, 0.4)
+    delta_bg_range: tuple[float, float] = (0.1, 0.8)
+    width: int = 32
+    steps: int = 800
+    batch_size: int = 128
+    lr: float = 2e-3
+    absent_fraction: float = 0.2
+    max_pixel_noise: float = 0.08
+    seed: int = 1234
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ProbeConfig:
+        data = dict(data)
+        space = data.pop("space")
+        space["concepts"] = tuple(space["concepts"])
+        tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+        return cls(space=ConceptSpace(**space), **(data | tuples))
+
+
+class ProbeNet(nn.Module):
+    """Conv → GN → GELU stacks with two stride-2 downsamplings, global max+mean pooling, an MLP, and
+    (num_concepts + 1) logits: one per concept for level 1, the last for "an object is present"."""
+
+    def __init__(self, num_concepts: int, width: int) -> None:
+        super().__init__()
+
+        def block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.GroupNorm(4, c_out), nn.GELU())
+
+        self.features = nn.Sequential(
+            block(3, width, 1), block(width, width, 1), block(width, 2 * width, 2), block(2 * width, 2 * width, 2)
+        )
+        self.head = nn.Sequential(nn.Linear(4 * width, 2 * width), nn.GELU(), nn.Linear(2 * width, num_concepts + 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.features(images)  # (B, 2W, R/4, R/4)
+        pooled = torch.cat([features.amax(dim=(2, 3)), features.mean(dim=(2, 3))], dim=1)
+        return self.head(pooled)  # (B, K + 1) logits
+
+
+@dataclass(frozen=True)
+class ProbeScores:
+    """Probe verdicts for N images."""
+
+    p_level1: torch.Tensor  # (N, K) P(concept k at level 1), e.g. P(blue), P(small)
+    p_present: torch.Tensor  # (N,) P(an object is drawn)
+
+
+class Probe:
+    def __init__(self, config: ProbeConfig, net: ProbeNet | None = None) -> None:
+        self.config = config
+        self.net = net or ProbeNet(config.space.num_concepts, config.width)
+        self.net.eval()
+
+    @property
+    def concepts(self) -> tuple[str, ...]:
+        return self.config.space.concepts
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, chunk: int = 512) -> ProbeScores:
+        """images: (N, 3, R, R) in [0, 1] (float) or uint8."""
+        if images.dtype == torch.uint8:
+            images = images.float() / 255
+        resolution = self.config.space.resolution
+        if images.shape[-1] != resolution:
+            raise ValueError(f"This probe reads {resolution} px images, got {images.shape[-1]} px.")
+        logits = torch.cat([self.net(images[i:i + chunk].cpu()) for i in range(0, images.shape[0], chunk)])
+        probabilities = torch.sigmoid(logits)
+        return ProbeScores(p_level1=probabilities[:, :-1], p_present=probabilities[:, -1])
+
+    def save(self, path: Path) -> None:
+        atomic_save_tensors(path, self.net.state_dict(), {"probe_config": json.dumps(self.config.to_dict())})
+
+    @classmethod
+    def load(cls, path: Path) -> Probe:
+        if not Path(path).is_file():
+            raise RunFolderError(f"No probe at {path}; train one with `concept-explorer probe`.")
+        try:
+            with safe_open(str(path), "pt") as handle:
+                config = ProbeConfig.from_dict(json.loads(handle.metadata()["probe_config"]))
+                state = {k: handle.get_tensor(k) for k in handle.keys()}
+        except Exception as error:
+            raise RunFolderError(f"Cannot read the probe at {path} ({error}); retrain it.") from None
+        probe = cls(config)
+        probe.net.load_state_dict(state)
+        return probe
+
+
+def render_probe_batch(
+    config: ProbeConfig, batch: int, generator: torch.Generator, groups: int = 8
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images of random classes at random concept signals, with labels.
+
+    Returns images (B,3,R,R), level labels (B,K) float, presence labels (B,). A fraction of images get an
+    opacity in [0, 0.15] (background only or a faint ghost) and presence 0; the rest opacity in [0.5, 1]."""
+    images, levels, present = [], [], []
+    per_group = batch // groups
+    k = config.space.num_concepts
+    for _ in range(groups):
+        def draw(low_high: tuple[float, float]) -> float:
+            low, high = low_high
+            return low + (high - low) * torch.rand((), generator=generator).item()
+
+        space = dataclasses.replace(
+            config.space, delta_color=draw(config.delta_color_range), delta_size=draw(config.delta_size_range),
+            delta_bg=draw(config.delta_bg_range),
+        )
+        codes = torch.randint(0, 2, (per_group, k), generator=generator)
+        attributes = sample_attributes(space, codes, generator)
+        absent = torch.rand(per_group, generator=generator) < config.absent_fraction
+        opacity = torch.where(
+            absent, 0.15 * torch.rand(per_group, generator=generator),
+            torch.where(torch.rand(per_group, generator=generator) < 0.7, 1.0,
+                        0.5 + 0.5 * torch.rand(per_group, generator=generator)),
+        )
+        attributes = dataclasses.replace(attributes, alpha=opacity)
+        rendered = render(space, attributes, generator)
+        noise_std = config.max_pixel_noise * torch.rand(per_group, 1, 1, 1, generator=generator)
+        rendered = (rendered + noise_std * torch.randn(rendered.shape, generator=generator)).clamp(0, 1)
+        images.append(rendered)
+        levels.append(codes.float())
+        present.append((~absent).float())
+    return torch.cat(images), torch.cat(levels), torch.cat(present)
+
+
+def train_probe(config: ProbeConfig, progress: bool = True) -> Probe:
+    """Train on fresh renders every step (no fixed dataset, so no overfitting to one draw)."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    probe = Probe(config)
+    net = probe.net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+    for _ in tqdm(range(config.steps), disable=not progress, desc="probe", unit="step"):
+        images, levels, present = render_probe_batch(config, config.batch_size, generator)
+        logits = net(images)
+        # Concept heads learn only from images that show an object: an empty image has no colour or size.
+        concept_loss = (loss_fn(logits[:, :-1], levels).mean(1) * present).sum() / present.sum().clamp(min=1)
+        loss = concept_loss + loss_fn(logits[:, -1], present).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    net.eval()
+    return probe
+
+
+def class_mean_accuracy(probe: Probe, space: ConceptSpace, per_class: int = 256, seed: int = 0) -> dict[str, list[float]]:
+    """Per class (label → per-concept accuracy) on renders at the exact class means of `space`, plus presence."""
+    generator = torch.Generator().manual_seed(seed)
+    result: dict[str, list[float]] = {}
+    for code in space.all_classes():
+        codes = torch.tensor([code] * per_class)
+        attributes = sample_attributes(space, codes, generator, at_mean=True)
+        scores = probe.score(render(space, attributes, generator))
+        correct = ((scores.p_level1 > 0.5).float() == codes.float()).float().mean(0)
+        result[space.class_label(code)] = correct.tolist() + [(scores.p_present > 0.5).float().mean().item()]
+    return result
+
+
+def probe_config_for(space: ConceptSpace, **overrides: object) -> ProbeConfig:
+    """A probe that reads images of this space's geometry at every Δ in the standard ranges (and this one)."""
+    config = ProbeConfig(space=space, **overrides)  # type: ignore[arg-type]
+    widen = lambda r, v: (min(r[0], v), max(r[1], v))  # noqa: E731
+    return dataclasses.replace(
+        config, delta_color_range=widen(config.delta_color_range, space.delta_color),
+        delta_size_range=widen(config.delta_size_range, space.delta_size),
+        delta_bg_range=widen(config.delta_bg_range, space.delta_bg),
+    )
+
