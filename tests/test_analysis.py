@@ -1,0 +1,147 @@
+"""Analysis functions on hand-made probe verdicts and trajectories (no models)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from concept_explorer.analysis import (
+    LearningStep, hidden_capability_gap, learning_step, memorization, smooth, summarize_class,
+)
+from concept_explorer.capability import capability_curves
+from concept_explorer.evaluate import Evaluation
+from concept_explorer.phases import find_phases
+from concept_explorer.run import Run, RunFolderError
+
+
+def test_summary_counts_empty_images_as_their_own_outcome() -> None:
+    p_level1 = np.array([[0.9, 0.9], [0.8, 0.2], [0.1, 0.95], [0.1, 0.95]])
+    p_present = np.array([1.0, 1.0, 1.0, 0.1])  # the last sample shows no object
+    summary = summarize_class(p_level1, p_present, (1, 1))
+    assert summary.outcomes == {"11": 0.25, "10": 0.25, "01": 0.25, "none": 0.25}
+    assert summary.presence == 0.75
+    # Coordinates average only samples with an object.
+    assert summary.coordinates == pytest.approx([(0.9 + 0.8 + 0.1) / 3, (0.9 + 0.2 + 0.95) / 3])
+    # The empty sample is wrong on every concept even though its probabilities say "blue-small".
+    assert summary.concept_accuracy == [0.5, 0.5]
+    assert summary.joint_accuracy == 0.25  # mean of per-sample products: only the first sample is fully right
+
+
+def test_summary_of_only_empty_images_has_no_coordinates() -> None:
+    summary = summarize_class(np.full((3, 2), 0.9), np.zeros(3), (1, 1))
+    assert all(math.isnan(c) for c in summary.coordinates)
+    assert summary.joint_accuracy == 0.0
+    assert summary.to_dict()["coordinates"] == [None, None]
+
+
+def test_learning_step_needs_consecutive_checkpoints() -> None:
+    steps = [100, 200, 300, 400, 500, 600]
+    accuracy = np.array([0.1, 0.85, 0.5, 0.9, 0.95, 0.9])
+    assert learning_step(accuracy, steps, threshold=0.8, consecutive=3) == LearningStep(400)
+    assert learning_step(accuracy, steps, threshold=0.8, consecutive=1) == LearningStep(200)
+    assert learning_step(accuracy, steps, threshold=0.96, consecutive=1) == LearningStep(None)
+    assert str(LearningStep(None)) == "not learned"
+
+
+def test_learning_step_is_censored_not_invented() -> None:
+    steps = [1, 2, 3, 4]
+    never = learning_step(np.array([0.1, 0.2, 0.79, 0.7]), steps)
+    assert not never.learned and never.step is None
+    assert hidden_capability_gap(never, LearningStep(2)) is None
+    # A streak that runs to the end of the run counts, even if shorter than `consecutive`.
+    assert learning_step(np.array([0.1, 0.2, 0.9, 0.9]), steps, consecutive=3) == LearningStep(3)
+
+
+def test_learning_step_validates_inputs() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        learning_step(np.ones(3), [1, 2])
+    with pytest.raises(ValueError, match="threshold"):
+        learning_step(np.ones(2), [1, 2], threshold=1.5)
+
+
+def test_smoothing_is_nan_aware_and_keeps_constants() -> None:
+    series = np.array([0.5, np.nan, 0.5, 0.5])
+    assert np.allclose(smooth(series, 1.0), 0.5)
+    spike = np.array([0.0, 0.0, 1.0, 0.0, 0.0])
+    smoothed = smooth(spike, 1.0)
+    assert smoothed[2] < 1.0 and smoothed[1] > 0.0 and np.isclose(smoothed[1], smoothed[3])
+    assert np.array_equal(smooth(spike, 0.0), spike)
+    two_d = smooth(np.stack([spike, spike], axis=1), 1.0)
+    assert np.allclose(two_d[:, 0], smoothed)
+    # Smoothing can delay a learning step past a one-checkpoint blip.
+    steps = [1, 2, 3, 4, 5]
+    assert learning_step(spike, steps, threshold=0.8, consecutive=1) == LearningStep(3)
+    assert not learning_step(spike, steps, threshold=0.8, consecutive=1, sigma=1.0).learned
+
+
+def test_memorization_window_and_mistaken_class() -> None:
+    steps = [100, 200, 300, 400, 500]
+    outcomes = [
+        {"00": 0.4, "10": 0.4, "11": 0.2},
+        {"01": 0.7, "11": 0.3},
+        {"01": 0.55, "11": 0.45},
+        {"none": 0.9, "11": 0.1},  # empty images are never a memorised class
+        {"11": 0.9, "01": 0.1},
+    ]
+    memo = memorization(outcomes, steps, ["00", "01", "10"])
+    assert memo.steps == [200, 300]
+    assert memo.window == (200, 300)
+    assert memo.mistaken_for == "01"
+    assert memorization(outcomes[-1:], steps[-1:], ["00", "01", "10"]).window is None
+
+
+def _write_fake_run(tmp_path, tiny) -> Run:
+    """A run folder holding hand-made evaluation and elicitation summaries with known phases."""
+    run = Run.create(tmp_path / "fake", tiny)
+    steps = [100, 200, 300, 400, 500, 600, 700]
+    heldout_joint = [0.0, 0.0, 0.1, 0.3, 0.9, 0.9, 0.95]
+    elicited_joint = [0.0, 0.2, 0.85, 0.9, 0.9, 0.95, 0.95]
+    training_joint = [0.2, 0.9, 0.9, 0.95, 1.0, 1.0, 1.0]
+    mistaken = [0.1, 0.8, 0.7, 0.5, 0.05, 0.0, 0.0]
+
+    def entry(joint: float, outcomes: dict) -> dict:
+        return {"coordinates": [joint, joint], "presence": 1.0, "concept_accuracy": [joint, joint],
+                "joint_accuracy": joint, "outcomes": outcomes}
+
+    per_step, elicit = {}, {}
+    for i, step in enumerate(steps):
+        held = entry(heldout_joint[i], {"01": mistaken[i], "11": 1 - mistaken[i]})
+        per_step[str(step)] = {label: entry(training_joint[i], {label: 1.0}) for label in ("00", "01", "10")}
+        per_step[str(step)]["11"] = held
+        elicit[str(step)] = {
+            "plain": {"11": held},
+            "overprompt@1": {"11": entry(elicited_joint[i], {"11": 1.0})},
+            "overprompt@2": {"11": entry(elicited_joint[i] / 2, {"11": 1.0})},
+        }
+    (run.path / "evaluation").mkdir()
+    (run.path / "evaluation" / "summary.json").write_text(json.dumps({"steps": steps, "per_step": per_step}))
+    (run.path / "elicitation").mkdir()
+    (run.path / "elicitation" / "summary.json").write_text(json.dumps({"steps": steps, "per_step": elicit}))
+    return run
+
+
+def test_capability_curves_and_phases_from_stored_summaries(tmp_path, tiny) -> None:
+    run = _write_fake_run(tmp_path, tiny)
+    summary = json.loads((run.path / "elicitation" / "summary.json").read_text())
+    curves = capability_curves(summary, "11")
+    assert curves.best_key["overprompt"][0] in ("overprompt@1", "overprompt@2")
+    assert curves.best_key["overprompt"][2] == "overprompt@1"
+    assert curves.learned["plain"] == LearningStep(500)
+    assert curves.learned["overprompt"] == LearningStep(300)
+    assert curves.gap("overprompt") == 200
+    phases = find_phases(Evaluation(run), curves)
+    assert phases.training_learned == LearningStep(200)
+    assert phases.memorization.window == (200, 400) and phases.memorization.mistaken_for == "01"
+    assert phases.hidden_capability == LearningStep(300) and phases.hidden_method == "overprompt"
+    assert phases.generalization == LearningStep(500)
+    assert phases.jump_targets() == {"training classes learned": 200, "memorization": 200,
+                                     "hidden capability": 300, "generalization": 500}
+
+
+def test_unevaluated_run_says_what_to_do(tmp_path, tiny) -> None:
+    run = Run.create(tmp_path / "plain", tiny)
+    with pytest.raises(RunFolderError, match="concept-explorer evaluate"):
+        Evaluation(run)

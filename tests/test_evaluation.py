@@ -1,0 +1,202 @@
+"""Probe, evaluation and elicitation on a tiny trained run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_OVERRIDES
+
+from concept_explorer.analysis import summarize_class
+from concept_explorer.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
+from concept_explorer.config import cpu_preset, with_overrides
+from concept_explorer.elicit import (
+    check_guidance, concept_direction, intervention, overprompt, patch_embedding,
+)
+from concept_explorer.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run, generate, probe_path
+from concept_explorer.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
+from concept_explorer.run import Run, RunFolderError
+from concept_explorer.training import train
+
+EVAL = EvalConfig(samples_per_class=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A trained tiny run with a (barely trained) probe of its geometry, so evaluation runs in seconds."""
+    config = with_overrides(cpu_preset(), TINY_OVERRIDES)
+    run = train(config, tmp_path_factory.mktemp("runs") / "tiny", device="cpu", progress=False)
+    probe = train_probe(dataclasses.replace(probe_config_for(config.concept_space), steps=3, batch_size=16,
+                                            width=8), progress=False)
+    probe.save(probe_path(run))
+    return Run.open(run.path)
+
+
+@pytest.fixture
+def run_copy(tiny_run: Run, tmp_path: Path) -> Run:
+    shutil.copytree(tiny_run.path, tmp_path / "copy")
+    return Run.open(tmp_path / "copy")
+
+
+@pytest.mark.slow
+def test_probe_reads_class_means_and_empty_images() -> None:
+    """A probe of the cpu-preset geometry is ≥ 99 % right on every class mean and calls empty images empty."""
+    space = cpu_preset().concept_space
+    probe = train_probe(dataclasses.replace(probe_config_for(space), steps=300, batch_size=64), progress=False)
+    accuracy = class_mean_accuracy(probe, space, per_class=64)
+    assert set(accuracy) == {"00", "01", "10", "11"}
+    for label, per_concept in accuracy.items():
+        assert min(per_concept) >= 0.99, (label, per_concept)
+    background_only = torch.full((4, 3, 16, 16), 0.9)
+    assert (probe.score(background_only).p_present < 0.5).all()
+
+
+def test_probe_round_trip_and_resolution_check(tmp_path: Path, tiny_run: Run) -> None:
+    probe = Probe.load(probe_path(tiny_run))
+    probe.save(tmp_path / "p.safetensors")
+    again = Probe.load(tmp_path / "p.safetensors")
+    images = torch.rand(3, 3, 8, 8)
+    assert torch.equal(probe.score(images).p_level1, again.score(images).p_level1)
+    with pytest.raises(ValueError, match="8 px"):
+        probe.score(torch.rand(1, 3, 16, 16))
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(RunFolderError, match="retrain"):
+        Probe.load(tmp_path / "bad.safetensors")
+
+
+def test_evaluate_is_incremental_and_reproducible(run_copy: Run, tiny_run: Run, tmp_path: Path) -> None:
+    first = evaluate_run(run_copy, EVAL, steps=[2, 4], progress=False)
+    assert first == [2, 4]
+    assert evaluate_run(run_copy, EVAL, progress=False) == [6]  # only the new checkpoint
+    assert evaluate_run(run_copy, EVAL, progress=False) == []
+    evaluation = Evaluation(run_copy)
+    assert evaluation.steps == [2, 4, 6]
+    assert evaluation.coordinates.shape == (3, 4, 2) and evaluation.joint_accuracy.shape == (3, 4)
+    # A second copy evaluated from scratch produces the same images.
+    shutil.copytree(tiny_run.path, tmp_path / "again")
+    other = Run.open(tmp_path / "again")
+    evaluate_run(other, EVAL, progress=False)
+    for step in (2, 6):
+        assert torch.equal(evaluation.samples(step)["images"], Evaluation(other).samples(step)["images"])
+    assert Evaluation(other).summary["per_step"] == evaluation.summary["per_step"]
+
+
+def test_stored_summary_matches_recomputation(run_copy: Run) -> None:
+    evaluate_run(run_copy, EVAL, progress=False)
+    evaluation = Evaluation(run_copy)
+    stored = evaluation.samples(4)
+    h, labels = class_prompts(run_copy.config.concept_space, EVAL.samples_per_class, EVAL.seed)
+    assert torch.equal(stored["labels"], labels)
+    images = generate(run_copy.load_model(4), h, run_copy.config.train.sample_steps, EVAL.seed)
+    assert torch.equal(images, stored["images"])
+    scores = Probe.load(probe_path(run_copy)).score(images)
+    for index, code in enumerate(evaluation.classes):
+        fresh = summarize_class(scores.p_level1[labels == index].numpy(), scores.p_present[labels == index].numpy(),
+                                code).to_dict()
+        assert fresh == evaluation.summary["per_step"]["4"][evaluation.labels[index]]
+
+
+def test_new_probe_rescores_without_sampling(run_copy: Run) -> None:
+    evaluate_run(run_copy, EVAL, progress=False)
+    before = Evaluation(run_copy).samples(2)["images"]
+    space = run_copy.config.concept_space
+    other = train_probe(dataclasses.replace(probe_config_for(space), steps=2, batch_size=16, width=8, seed=9),
+                        progress=False)
+    other.save(probe_path(run_copy))
+    assert evaluate_run(run_copy, EVAL, progress=False) == []  # nothing re-sampled...
+    after = Evaluation(run_copy)
+    assert torch.equal(after.samples(2)["images"], before)
+    assert torch.equal(after.samples(2)["p_level1"], other.score(before).p_level1)  # ...but re-scored
+
+
+def _plain(model, space, code, n: int = 3, **kwargs) -> torch.Tensor:
+    return generate(model, space.class_prompt(code)[None].repeat(n, 1), 5, seed=11, **kwargs)
+
+
+def test_zero_strengths_and_self_patch_equal_plain_sampling(tiny_run: Run) -> None:
+    space = tiny_run.config.concept_space
+    model = tiny_run.load_model(4)
+    code = (1, 1)
+    plain = _plain(model, space, code)
+    pushed = overprompt(space, code, {"color": 0.0, "size": 0.0})
+    assert torch.equal(pushed.h, space.class_prompt(code)) and pushed.clipped == []
+    assert torch.equal(generate(model, pushed.h[None].repeat(3, 1), 5, seed=11), plain)
+    assert intervention(model, space, code, {"color": 0.0}) is None
+    zero_edit = intervention(model, space, code, {"color": 0.0, "size": 0.0})
+    assert torch.equal(_plain(model, space, code, edit=zero_edit), plain)
+    assert torch.equal(_plain(patch_embedding(model, tiny_run.load_state(4)), space, code), plain)
+    patched = patch_embedding(model, tiny_run.load_state(6))
+    h = space.class_prompt(code)[None]
+    assert not torch.equal(patched.denoiser.embedding(h), model.denoiser.embedding(h))
+    assert torch.equal(patched.denoiser.backbone.conv_in.weight, model.denoiser.backbone.conv_in.weight)
+    assert torch.equal(model.denoiser.embedding(h), tiny_run.load_model(4).denoiser.embedding(h))  # no side effect
+
+
+def test_overprompt_moves_along_the_axis_and_reports_clipping(tiny_run: Run) -> None:
+    space = tiny_run.config.concept_space  # Δc = 0.4: blue mean (0.3, 0.3, 0.7)
+    pushed = overprompt(space, (1, 1), {"color": 1.0})
+    assert pushed.h[4:7].tolist() == pytest.approx([0.1, 0.3, 0.9])  # Δ-equivalent 0.8
+    assert pushed.h[7] == space.class_prompt((1, 1))[7]  # size untouched
+    far = overprompt(space, (1, 1), {"color": 3.0})
+    assert far.clipped == ["color"] and far.h[4:7].tolist() == pytest.approx([0.0, 0.3, 1.0])
+    toward_red = overprompt(space, (0, 1), {"color": 1.0})
+    assert toward_red.h[4:7].tolist() == pytest.approx([0.9, 0.3, 0.1])
+
+
+def test_intervention_direction_comes_from_the_model_it_edits(tiny_run: Run) -> None:
+    space = tiny_run.config.concept_space
+    early, late = tiny_run.load_model(2), tiny_run.load_model(6)
+    d_early, d_late = concept_direction(early, space, "color"), concept_direction(late, space, "color")
+    assert not torch.allclose(d_early, d_late)
+    e = torch.zeros(2, d_early.shape[0])
+    assert torch.allclose(intervention(early, space, (1, 1), {"color": 2.0})(e), 2 * d_early.expand(2, -1))
+    assert torch.allclose(intervention(late, space, (1, 1), {"color": 2.0})(e), 2 * d_late.expand(2, -1))
+    assert torch.allclose(intervention(late, space, (0, 1), {"color": 1.0})(e), -d_late.expand(2, -1))
+    projected = intervention(late, space, (1, 1), {"color": 1.0}, projection=True)
+    unit = d_late / d_late.norm()
+    assert torch.allclose(projected(unit[None]), 2 * unit[None], atol=1e-6)
+    assert not torch.equal(_plain(late, space, (1, 1), edit=intervention(late, space, (1, 1), {"color": 3.0})),
+                           _plain(late, space, (1, 1)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, s: overprompt(s, (1, 1), {"texture": 1.0}), "Unknown concept"),
+    (lambda m, s: overprompt(s, (1, 1), {"color": float("nan")}), "finite"),
+    (lambda m, s: intervention(m, s, (1, 1), {"color": float("inf")}), "finite"),
+    (lambda m, s: intervention(m, s, (1, 1), {"shape": 1.0}), "Unknown concept"),
+    (lambda m, s: check_guidance(3.0, trained_with_null=False), "null token"),
+    (lambda m, s: check_guidance(float("nan"), trained_with_null=True), "finite"),
+])
+def test_invalid_elicitation_inputs_have_clear_errors(tiny_run: Run, call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(tiny_run.load_model(2), tiny_run.config.concept_space)
+
+
+def test_unknown_checkpoint_is_a_clear_error(tiny_run: Run) -> None:
+    with pytest.raises(RunFolderError, match="not a checkpoint"):
+        tiny_run.load_model(5)
+
+
+def test_capability_curves_are_incremental(run_copy: Run) -> None:
+    config = ElicitConfig(samples=3, overprompt_strengths=(1.0,), intervention_strengths=(1.0, 2.0))
+    assert elicit_run(run_copy, config, steps=[2], progress=False) == [2]
+    assert elicit_run(run_copy, config, progress=False) == [4, 6]
+    assert elicit_run(run_copy, config, progress=False) == []
+    summary = load_elicitation(run_copy)
+    assert set(summary["per_step"]["2"]) == {"plain", "overprompt@1", "intervention@1", "intervention@2",
+                                             "patch@final"}
+    curves = capability_curves(summary, "11")
+    assert curves.steps == [2, 4, 6]
+    for family in ("plain", "overprompt", "intervention", "patch"):
+        assert curves.joint[family].shape == (3,)
+        assert np.all((curves.joint[family] >= 0) & (curves.joint[family] <= 1))
+    # At the final checkpoint the patched embedding is the model's own: patch equals plain.
+    final = json.loads((run_copy.path / "elicitation" / "summary.json").read_text())["per_step"]["6"]
+    assert final["patch@final"] == final["plain"]
+    with pytest.raises(ValueError, match="Unknown concept"):
+        elicit_run(run_copy, ElicitConfig(concepts=("texture",)), progress=False)
