@@ -113,11 +113,12 @@ class Trainer:
         if train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
         self.optimizer.step()
-        if self.ema is not None:
-            with torch.no_grad():
-                ema_params = list(self.ema.parameters())
-                torch._foreach_lerp_(ema_params, list(self.model.parameters()), 1 - train.ema_decay)
         self.step += 1
+        if self.ema is not None:
+            # Warm-up (as in diffusers' EMAModel): early on the average would be mostly random initial weights.
+            decay = min(train.ema_decay, (1 + self.step) / (10 + self.step))
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1 - decay)
         return loss.item()
 
     # -- resume state -------------------------------------------------------------------------------------------
