@@ -35,7 +35,7 @@ class ProbeConfig:
     steps: int = 800
     batch_size: int = 128
     lr: float = 2e-3
-    absent_fraction: float = 0.2
+    absent_fraction: float = 0.3
     max_pixel_noise: float = 0.08
     seed: int = 1234
 
@@ -125,8 +125,10 @@ def render_probe_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images of random classes at random concept signals, with labels.
 
-    Returns images (B,3,R,R), level labels (B,K) float, presence labels (B,). A fraction of images get an
-    opacity in [0, 0.15] (background only or a faint ghost) and presence 0; the rest opacity in [0.5, 1]."""
+    Returns images (B,3,R,R), level labels (B,K) float, presence labels (B,). A fraction `absent_fraction` of
+    images show no legible object and get presence 0, in three kinds early generations produce: background only
+    or a faint ghost (opacity ≤ 0.15), an object buried in heavy noise (std 0.3–0.6), and pure noise. The rest
+    have opacity in [0.5, 1] and light noise (std ≤ max_pixel_noise); the gap between the two keeps labels clean."""
     images, levels, present = [], [], []
     per_group = batch // groups
     k = config.space.num_concepts
@@ -135,6 +137,9 @@ def render_probe_batch(
             low, high = low_high
             return low + (high - low) * torch.rand((), generator=generator).item()
 
+        def uniform(low: float, high: float) -> torch.Tensor:
+            return low + (high - low) * torch.rand(per_group, generator=generator)
+
         space = dataclasses.replace(
             config.space, delta_color=draw(config.delta_color_range), delta_size=draw(config.delta_size_range),
             delta_bg=draw(config.delta_bg_range),
@@ -142,15 +147,15 @@ def render_probe_batch(
         codes = torch.randint(0, 2, (per_group, k), generator=generator)
         attributes = sample_attributes(space, codes, generator)
         absent = torch.rand(per_group, generator=generator) < config.absent_fraction
-        opacity = torch.where(
-            absent, 0.15 * torch.rand(per_group, generator=generator),
-            torch.where(torch.rand(per_group, generator=generator) < 0.7, 1.0,
-                        0.5 + 0.5 * torch.rand(per_group, generator=generator)),
-        )
-        attributes = dataclasses.replace(attributes, alpha=opacity)
-        rendered = render(space, attributes, generator)
-        noise_std = config.max_pixel_noise * torch.rand(per_group, 1, 1, 1, generator=generator)
-        rendered = (rendered + noise_std * torch.randn(rendered.shape, generator=generator)).clamp(0, 1)
+        kind = torch.randint(0, 3, (per_group,), generator=generator)  # faint, buried, pure noise
+        faint, buried, pure_noise = absent & (kind == 0), absent & (kind == 1), absent & (kind == 2)
+        opacity = torch.where(faint, uniform(0.0, 0.15),
+                              torch.where(torch.rand(per_group, generator=generator) < 0.7, 1.0, uniform(0.5, 1.0)))
+        rendered = render(space, dataclasses.replace(attributes, alpha=opacity), generator)
+        noise_std = torch.where(buried, uniform(0.3, 0.6), uniform(0.0, config.max_pixel_noise))[:, None, None, None]
+        rendered = rendered + noise_std * torch.randn(rendered.shape, generator=generator)
+        static = 0.5 + uniform(0.2, 0.8)[:, None, None, None] * torch.randn(rendered.shape, generator=generator)
+        rendered = torch.where(pure_noise[:, None, None, None], static, rendered).clamp(0, 1)
         images.append(rendered)
         levels.append(codes.float())
         present.append((~absent).float())
@@ -193,6 +198,16 @@ def class_mean_accuracy(probe: Probe, space: ConceptSpace, per_class: int = 256,
         correct = ((scores.p_level1 > 0.5).float() == codes.float()).float().mean(0)
         result[space.class_label(code)] = correct.tolist() + [(scores.p_present > 0.5).float().mean().item()]
     return result
+
+
+def probe_fits(config: ProbeConfig, space: ConceptSpace) -> bool:
+    """Whether a probe trained with `config` reads images of `space`: the same geometry (everything but the Δs)
+    and concept signals inside the ranges it was trained on. Such a probe can score another run unchanged."""
+    geometry = {f.name for f in dataclasses.fields(ConceptSpace)} - {"delta_color", "delta_size", "delta_bg"}
+    if any(getattr(config.space, name) != getattr(space, name) for name in geometry):
+        return False
+    ranges = {"color": config.delta_color_range, "size": config.delta_size_range, "bg": config.delta_bg_range}
+    return all(ranges[c][0] <= getattr(space, f"delta_{c}") <= ranges[c][1] for c in space.concepts if c in ranges)
 
 
 def probe_config_for(space: ConceptSpace, **overrides: object) -> ProbeConfig:
