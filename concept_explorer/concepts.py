@@ -148,6 +148,17 @@ class ConceptSpace:
             h[H_SLOTS[concept]] = self.level_mean(concept, bit)
         return h
 
+    def prompt_at(self, positions: tuple[float, ...] | list[float]) -> torch.Tensor:
+        """h at a position along each concept's semantic axis, shape (11,), unclipped: 0 is the level-0 class mean,
+        1 the level-1 mean, values outside [0, 1] extrapolate (overprompting moves a position by ±s/2).
+        `prompt_at(code)` equals `class_prompt(code)` for a bit code."""
+        if len(positions) != self.num_concepts:
+            raise ValueError(f"Expected {self.num_concepts} positions ({list(self.concepts)}), got {len(positions)}.")
+        h = self.class_prompt((0,) * self.num_concepts)
+        for concept, position in zip(self.concepts, positions):
+            h = h + float(position) * self.concept_axis(concept)
+        return h
+
     @property
     def blur_px(self) -> float:
         return self.blur_px_at_32 * self.resolution / 32

@@ -1,0 +1,260 @@
+"""Live generation: sample a checkpoint at settings a viewer chooses, and place each sample in concept space.
+
+This is the science half of the UI's generation panel (no gradio here). `LiveGenerator` keeps loaded models per
+(run, step), patched copies per (run, step, donor step) and one probe per run, validates every setting with a
+one-sentence `ValueError`, and caches results by their inputs, so moving a slider back is instant.
+
+Settings, and how they map onto the core's elicitation functions (elicit.py):
+- `concept_vector`: a position along each concept's semantic axis, 0 = level-0 class mean (red, large), 1 =
+  level-1 class mean (blue, small); h = `ConceptSpace.prompt_at(positions)`, clipped to [0, 1] like training h.
+- `overprompt` s: each concept in `overprompt_concepts` moves away from the other level by s/2 along its axis —
+  the same shift as `elicit.overprompt` (s·Δ/2 in attribute units) applied to the slider position.
+- `intervention` weights w_k and `intervention_strength` s: `elicit.intervention` with strengths s·w_k toward the
+  target class (the class nearest to the concept vector), difference directions of this checkpoint.
+- `patch_step`: `elicit.patch_embedding` with the ConceptEmbedding of that checkpoint.
+- `guidance` w: classifier-free guidance, only for runs trained with a null token.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .concepts import H_SLOTS
+from .elicit import check_guidance, intervention, patch_embedding
+from .evaluate import generate, probe_path
+from .probes import Probe
+from .run import Run
+from .vdm import VDM
+
+POSITION_RANGE = (-0.5, 1.5)
+OVERPROMPT_RANGE = (0.0, 4.0)
+WEIGHT_RANGE = (-1.0, 1.0)
+STRENGTH_RANGE = (-8.0, 8.0)
+GUIDANCE_RANGE = (0.0, 10.0)
+SAMPLES_RANGE = (1, 64)
+SAMPLE_STEPS_RANGE = (1, 1000)
+MAX_SEED = 2**31 - 1
+DEFAULT_SAMPLES = 16
+DEFAULT_SAMPLE_STEPS = 20
+"""Fewer than the 50 steps of stored evaluations, for speed: 16 samples at a cpu-preset checkpoint take well under
+a second on one core (benchmarks/bench_ui.py). Probe coordinates at 20 steps track those at 50 closely."""
+
+
+def _number(name: str, value: Any, bounds: tuple[float, float]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value:g}.")
+    return float(value)
+
+
+def _integer(name: str, value: Any, bounds: tuple[int, int]) -> int:
+    number = _number(name, value, bounds)
+    if not number.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    return int(number)
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Everything that determines a live generation (hashable: it is the cache key)."""
+
+    step: int
+    concept_vector: tuple[float, ...]
+    overprompt: float = 0.0
+    overprompt_concepts: tuple[str, ...] = ()
+    intervention: tuple[float, ...] = ()
+    intervention_strength: float = 0.0
+    projection: bool = False
+    patch_step: int | None = None
+    guidance: float = 1.0
+    seed: int = 0
+    samples: int = DEFAULT_SAMPLES
+    sample_steps: int = DEFAULT_SAMPLE_STEPS
+
+    def validated(self, run: Run) -> LiveSettings:
+        """A normalised copy (ints as ints, floats as floats), or a ValueError saying what is wrong."""
+        space = run.config.concept_space
+        concepts = list(space.concepts)
+        step = _check_step(run, self.step, "step")
+        patch = None if self.patch_step is None else _check_step(run, self.patch_step, "patch source step")
+        if len(self.concept_vector) != len(concepts):
+            raise ValueError(f"The concept vector needs one position per concept {concepts}, got "
+                             f"{len(self.concept_vector)}.")
+        vector = tuple(_number(f"{c} position", v, POSITION_RANGE) for c, v in zip(concepts, self.concept_vector))
+        unknown = [c for c in self.overprompt_concepts if c not in concepts]
+        if unknown:
+            raise ValueError(f"Unknown concept(s) {unknown} to overprompt; this run's concepts are {concepts}.")
+        weights = self.intervention or (0.0,) * len(concepts)
+        if len(weights) != len(concepts):
+            raise ValueError(f"The intervention direction needs one weight per concept {concepts}, got {len(weights)}.")
+        weights = tuple(_number(f"{c} intervention weight", w, WEIGHT_RANGE) for c, w in zip(concepts, weights))
+        if not isinstance(self.projection, bool):
+            raise ValueError(f"projection must be true or false, got {self.projection!r}.")
+        guidance = _number("guidance weight", self.guidance, GUIDANCE_RANGE)
+        check_guidance(guidance, run.config.train.p_uncond > 0)
+        return LiveSettings(
+            step=step, concept_vector=vector,
+            overprompt=_number("overprompt strength", self.overprompt, OVERPROMPT_RANGE),
+            overprompt_concepts=tuple(c for c in concepts if c in self.overprompt_concepts),
+            intervention=weights,
+            intervention_strength=_number("intervention strength", self.intervention_strength, STRENGTH_RANGE),
+            projection=self.projection, patch_step=patch, guidance=guidance,
+            seed=_integer("seed", self.seed, (0, MAX_SEED)),
+            samples=_integer("sample count", self.samples, SAMPLES_RANGE),
+            sample_steps=_integer("sampling steps", self.sample_steps, SAMPLE_STEPS_RANGE),
+        )
+
+    def target_code(self) -> tuple[int, ...]:
+        """The class nearest to the concept vector: the class an intervention and overprompting push toward."""
+        return tuple(int(p >= 0.5) for p in self.concept_vector)
+
+
+def _check_step(run: Run, step: Any, name: str) -> int:
+    value = _integer(name, step, (0, 10**9))
+    if value not in run.steps:
+        if not run.steps:
+            raise ValueError(f"{run.name} has no checkpoints yet.")
+        nearest = min(run.steps, key=lambda s: abs(s - value))
+        raise ValueError(f"{name} {value} is not a checkpoint of {run.name}; the nearest checkpoint is {nearest}.")
+    return value
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    settings: LiveSettings
+    images: np.ndarray  # (N, 3, R, R) uint8
+    coordinates: np.ndarray | None  # (N, K) P(level 1) per sample and concept; None when the run has no probe
+    presence: np.ndarray | None  # (N,) P(an object is drawn)
+    h: np.ndarray  # (11,) the prompt actually used (after overprompting and clipping)
+    target: str  # label of the class the settings point at, e.g. '11'
+    target_name: str  # e.g. 'blue-small'
+    clipped: tuple[str, ...]  # concepts whose prompt was clipped to [0, 1]
+    seconds: float  # wall time of the sampling (of the first, uncached call)
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        """One line for the UI: where the samples landed."""
+        if self.coordinates is None:
+            return f"{len(self.images)} samples; this run has no probe, so they are not placed in concept space."
+        present = self.presence >= 0.5
+        if not present.any():
+            return f"No object in any of the {len(self.images)} samples."
+        bits = (self.coordinates[present] > 0.5).astype(int)
+        hit = float((bits == np.array([int(b) for b in self.target])).all(1).mean()) * present.mean()
+        return (f"{hit:.0%} of {len(self.images)} samples are {self.target_name}; "
+                f"{present.mean():.0%} show an object.")
+
+
+class LiveGenerator:
+    """Loads, samples and scores with bounded caches; safe to call from several threads."""
+
+    def __init__(self, max_models: int = 8, max_results: int = 64, device: str = "cpu") -> None:
+        self.device = device
+        self.max_models = max_models
+        self.max_results = max_results
+        self._models: OrderedDict[Hashable, VDM] = OrderedDict()
+        self._probes: dict[Hashable, Probe | None] = {}
+        self._results: OrderedDict[Hashable, LiveResult] = OrderedDict()
+        self._lock = threading.RLock()
+        self.hits = 0
+        self.misses = 0
+
+    # -- caches -----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _stamp(run: Run, step: int) -> tuple[str, int, int]:
+        """Identifies a checkpoint file's content: a retrained run at the same path gets new mtimes."""
+        return str(run.path.resolve()), step, run.step_path(step).stat().st_mtime_ns
+
+    def _remember(self, cache: OrderedDict, key: Hashable, value: Any, limit: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+    def model(self, run: Run, step: int, patch_step: int | None = None) -> VDM:
+        """The checkpoint's model, optionally with the ConceptEmbedding of `patch_step`, loaded once."""
+        key = (self._stamp(run, step), None if patch_step is None else self._stamp(run, patch_step))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = run.load_model(step, self.device)
+        if patch_step is not None:
+            model = patch_embedding(model, run.load_state(patch_step))
+        with self._lock:
+            self._remember(self._models, key, model, self.max_models)
+        return model
+
+    def probe(self, run: Run) -> Probe | None:
+        path = probe_path(run)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else None)
+        with self._lock:
+            if key not in self._probes:
+                self._probes[key] = Probe.load(path) if path.is_file() else None
+            return self._probes[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+            self._probes.clear()
+            self._results.clear()
+
+    # -- generation -------------------------------------------------------------------------------------------------
+    def prompt(self, run: Run, settings: LiveSettings) -> tuple[torch.Tensor, tuple[str, ...]]:
+        """h (11,) for validated settings, clipped to [0, 1], and the concepts that were clipped."""
+        space = run.config.concept_space
+        code = settings.target_code()
+        positions = list(settings.concept_vector)
+        for k, concept in enumerate(space.concepts):
+            if concept in settings.overprompt_concepts:
+                positions[k] += (1 if code[k] else -1) * settings.overprompt / 2
+        h = space.prompt_at(positions)
+        clipped = tuple(c for c in space.concepts if ((h[H_SLOTS[c]] < 0) | (h[H_SLOTS[c]] > 1)).any())
+        return h.clamp(0, 1), clipped
+
+    def generate(self, run: Run, settings: LiveSettings) -> LiveResult:
+        """Sample and score, or return the cached result of identical settings (the same object)."""
+        settings = settings.validated(run)
+        key = (self._stamp(run, settings.step), settings)
+        with self._lock:
+            if key in self._results:
+                self.hits += 1
+                self._results.move_to_end(key)
+                return self._results[key]
+            self.misses += 1
+        started = time.perf_counter()
+        space = run.config.concept_space
+        code = settings.target_code()
+        h, clipped = self.prompt(run, settings)
+        model = self.model(run, settings.step, settings.patch_step)
+        strengths = {c: settings.intervention_strength * w for c, w in zip(space.concepts, settings.intervention)}
+        edit = intervention(model, space, code, strengths, projection=settings.projection)
+        images = generate(model, h[None].repeat(settings.samples, 1), settings.sample_steps, settings.seed,
+                          guidance=settings.guidance, edit=edit)
+        probe = self.probe(run)
+        coordinates = presence = None
+        if probe is not None:
+            scores = probe.score(images)
+            coordinates, presence = scores.p_level1.numpy(), scores.p_present.numpy()
+        notes = ()
+        if clipped:
+            notes = (f"The prompt for {', '.join(clipped)} left the training range and was clipped to [0, 1].",)
+        result = LiveResult(
+            settings=settings, images=images.numpy(), coordinates=coordinates, presence=presence, h=h.numpy(),
+            target=space.class_label(code), target_name=space.class_name(code), clipped=clipped,
+            seconds=time.perf_counter() - started, notes=notes,
+        )
+        with self._lock:
+            self._remember(self._results, key, result, self.max_results)
+        return result

@@ -1,0 +1,82 @@
+"""The Concept Explorer web app (gradio): `build_app` makes the page, `serve` launches it.
+
+    from concept_explorer.ui import serve
+    serve(["checkpoints/my-run"], port=7860)          # or: python app.py checkpoints/my-run --port 7860
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no calls home, talk-safe
+
+from collections.abc import Iterable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from ..dashboard import RunCatalog  # noqa: E402
+from ..jobs import TrainingJob  # noqa: E402
+from ..live import LiveGenerator  # noqa: E402
+from .callbacks import Explorer  # noqa: E402
+from .layout import build_blocks  # noqa: E402
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def make_explorer(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints",
+                  runs: str | Path = "runs", default_run: str | None = None) -> Explorer:
+    """The server-wide state: runs under `checkpoints` and `runs` plus the folders in `paths` (the first of
+    which is shown first, else the first bundled run)."""
+    paths = [Path(p).resolve() for p in paths]
+    catalog = RunCatalog(roots=[checkpoints, runs], extra=paths)
+    if default_run is None and paths:
+        default_run = next((n for n, p in catalog.paths.items() if p == paths[0]), None)
+
+    def probe_sources() -> list[Path]:
+        return list(catalog.paths.values())
+
+    job = TrainingJob(runs, probe_sources=probe_sources)
+    return Explorer(catalog, LiveGenerator(), job, default_run=default_run)
+
+
+def build_app(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
+              default_run: str | None = None, explorer: Explorer | None = None) -> gr.Blocks:
+    """The gradio Blocks of the explorer (not launched). Launch it with `launch_options()`."""
+    explorer = explorer or make_explorer(paths, checkpoints, runs, default_run)
+    demo = build_blocks(explorer)
+    demo.explorer = explorer  # type: ignore[attr-defined]  # for tests and benchmarks
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """Page-level settings that gradio 6 takes at launch: theme (local fonts), CSS, and the keyboard script."""
+    return dict(
+        theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
+        css_paths=[ASSETS / "style.css"],
+        js=(ASSETS / "keys.js").read_text(),
+        footer_links=["api", "settings"],
+    )
+
+
+def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool = False,
+          host: str = "127.0.0.1", checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
+          default_run: str | None = None, threads: int | None = 1, block: bool = True,
+          quiet: bool = False) -> tuple[gr.Blocks, str]:
+    """Build and launch the explorer; returns (app, local URL). With `block=False` it returns at once (tests).
+
+    threads: torch threads for live sampling and training (1 leaves a core for the web server on 2-core hosts)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    demo = build_app(paths, checkpoints, runs, default_run)
+    catalog = demo.explorer.catalog  # type: ignore[attr-defined]
+    for name, problem in catalog.problems.items():
+        print(f"Not showing run {name}: {problem}")
+    catalog.warm([demo.explorer.default_run])  # type: ignore[attr-defined]
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                            quiet=quiet, show_error=True, **launch_options())
+    return demo, url

@@ -1,0 +1,55 @@
+"""Callbacks of the exports: the live grid as PNG, the trajectory as an animated GIF, the data as CSV and JSON.
+
+The bytes come from the dashboard and image layers; here they are only written to a file gradio can serve.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import images as raster
+from .callbacks import GENERATION_CONTROLS, Explorer
+from .common import smoothing_value, user_errors
+
+
+class Exports:
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+
+    def _path(self, run: str, suffix: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run)
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.perf_counter_ns() % 10**6}"
+        return self.explorer.export_dir / f"{safe}-{stamp}{suffix}"
+
+    @user_errors
+    def export_grid(self, run: str, index: float, *controls: Any) -> str:
+        """The live grid of the current settings as a PNG (a cache hit when it was just generated); controls in
+        the order of GENERATION_CONTROLS."""
+        dashboard = self.explorer.dashboard(run)
+        if len(controls) != len(GENERATION_CONTROLS):
+            raise ValueError(f"Expected the {len(GENERATION_CONTROLS)} generation settings {GENERATION_CONTROLS}.")
+        settings = self.explorer.settings(dashboard, index, dict(zip(GENERATION_CONTROLS, controls)))
+        result = self.explorer.live.generate(dashboard.run, settings)
+        path = self._path(run, f"-step{result.settings.step}-live.png")
+        path.write_bytes(raster.png_bytes(raster.image_grid(result.images, columns=8, scale=8)))
+        return str(path)
+
+    @user_errors
+    def export_gif(self, run: str, smoothing: float) -> str:
+        path = self._path(run, "-trajectory.gif")
+        path.write_bytes(self.explorer.dashboard(run).animation(smoothing_value(smoothing)))
+        return str(path)
+
+    @user_errors
+    def export_csv(self, run: str) -> str:
+        path = self._path(run, ".csv")
+        path.write_text(self.explorer.dashboard(run).to_csv())
+        return str(path)
+
+    @user_errors
+    def export_json(self, run: str) -> str:
+        path = self._path(run, ".json")
+        path.write_text(self.explorer.dashboard(run).to_json())
+        return str(path)

@@ -1,0 +1,94 @@
+"""Words on the page: panel help and the guided tour, in plain language (kept apart from the layout code)."""
+
+TITLE = "Concept Explorer"
+SUBTITLE = (
+    "How a small diffusion model learns to compose concepts — and can do more than it shows. "
+    "Reproducing Park et al., *Emergence of Hidden Capabilities: Exploring Learning Dynamics in Concept Space* "
+    "(NeurIPS 2024)."
+)
+
+STEP_HELP = (
+    "One training-step control drives every panel. Drag the slider, use ◀ ▶ (or the arrow keys), type a step, "
+    "press play (space bar), or jump to a phase the analysis found in this run."
+)
+
+CONCEPT_SPACE_HELP = (
+    "**Concept space.** Each line follows one class prompt through training: a classifier probe reads every "
+    "generated image and reports how blue (x) and how small (y) it looks; the line joins the class averages at each "
+    "checkpoint. Training classes are dashed, the **held-out class (blue-small) is solid** — the model never saw a "
+    "blue small circle. Big dots mark the current step; black crosses are the live generation on the right, one "
+    "per sample (faded when they belong to another step). Thumbnails show what each corner means."
+)
+
+GENERATION_HELP = (
+    "**Live generation.** Sample the current checkpoint with your own prompt. The concept sliders move along each "
+    "concept's axis: 0 is the first level's training mean (red, large), 1 the second (blue, small); going past 1 "
+    "*overprompts*. Overprompt strength pushes the chosen concepts further from the other level. A *latent "
+    "intervention* adds a concept direction to the model's internal concept embedding; *embedding patching* borrows "
+    "the embedding layer of another checkpoint. Images update when you release a slider; results are cached."
+)
+
+CAPABILITY_HELP = (
+    "**Hidden capability.** How often the held-out prompt yields the held-out class, by plain prompting (black) and "
+    "by each elicitation method (best strength of a small grid). The yellow window is the **hidden capability**: "
+    "the model can already make the class when asked the right way, but plain prompting does not yet show it."
+)
+
+ACCURACY_HELP = (
+    "**Accuracy per class.** Fraction of generations whose every concept (left) or one concept is right, per "
+    "class; stars mark learning steps (first of three checkpoints in a row at ≥ 80 %). The held-out class is "
+    "learned last, and its concepts are learned in the order of their concept signal."
+)
+
+GENERATIONS_HELP = (
+    "**Stored generations** at this checkpoint, eight per class (the same seed at every checkpoint, so differences "
+    "come from the weights). Right: the held-out class under each elicitation method, when stored."
+)
+
+COMPARE_HELP = (
+    "Two runs side by side at the same training step (each snaps to its nearest checkpoint). Runs that differ in "
+    "concept signal (how far apart red and blue, or large and small, are) learn the stronger concept first."
+)
+
+TRAIN_HELP = (
+    "Train a small run on this server's CPU with your own concept signal: Δcolor is how different red and blue are, "
+    "Δsize how different large and small are. Checkpoints are evaluated as they arrive, so the trajectory grows "
+    "below; when training ends, capability curves are computed and the run appears in the run list. One run at a "
+    "time per server; a 600-step run takes a few minutes on two CPU cores."
+)
+
+SHARE_HELP = (
+    "The address bar always holds the whole view (run, step, every slider), so copying it — or the link below — "
+    "reproduces exactly what is on screen. Add `present=1` for presentation mode: large fonts and only the step "
+    "control. Exports: the live grid as PNG, the trajectory as an animated GIF (for slides), the data as CSV or JSON."
+)
+
+TOUR = [
+    ("1 · The task", (
+        "A diffusion model learns to draw a circle of a given **colour** (red or blue) and **size** (large or small). "
+        "It is trained on three combinations — red-large, red-small, blue-large — and never sees **blue-small**. "
+        "Can it compose the two concepts into the fourth? The concept-space plot answers this for every checkpoint "
+        "of training."
+    ), None),
+    ("2 · Training classes are learned", (
+        "Early on, every prompt gives a blurry average. Then the dashed lines head for their corners: the model "
+        "learns the classes it was trained on, the concept with the stronger signal first."
+    ), "jump-training"),
+    ("3 · Concept memorisation", (
+        "Meanwhile the held-out prompt (solid line) first lands near a *training* class: the model gets one concept "
+        "right and copies the other from data it has seen. Look at the held-out row of the stored generations."
+    ), "jump-memorization"),
+    ("4 · A hidden capability", (
+        "Here is the paper's surprise: from about this step, the model **can** make blue-small circles — a latent "
+        "intervention on its concept embedding, overprompting, or a patched embedding layer produce them — while "
+        "plain prompting still does not. Try the intervention strength slider in the generation panel."
+    ), "jump-hidden"),
+    ("5 · Generalisation", (
+        "Much later, plain prompting catches up and the solid line reaches its corner. The gap between steps 4 and 5 "
+        "(shaded yellow in the capability panel) is how long the capability stayed hidden."
+    ), "jump-generalization"),
+    ("6 · Your turn", (
+        "Compare runs with different concept signal, train your own run, and share the exact view with the link in "
+        "*Share & export*. Presentation mode (`?present=1`) enlarges everything for a projector."
+    ), None),
+]

@@ -1,0 +1,144 @@
+"""Live generation: every bad setting is one clear ValueError, cache hits return the identical result, seeds
+reproduce, and the settings map onto the core's elicitation conventions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from concept_explorer.live import LiveGenerator, LiveSettings
+from concept_explorer.run import Run
+from ui_runs import tiny_runs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    return {name: Run.open(path) for name, path in tiny_runs(tmp_path_factory.mktemp("ui-runs")).items()}
+
+
+@pytest.fixture(scope="module")
+def generator() -> LiveGenerator:
+    return LiveGenerator()
+
+
+def settings(**changes: object) -> LiveSettings:
+    base = LiveSettings(step=6, concept_vector=(1.0, 1.0), samples=3, sample_steps=2)
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"concept_vector": (math.nan, 1.0)}, "color position must be a finite number"),
+    ({"concept_vector": (1.0, 9.0)}, "size position must be between -0.5 and 1.5"),
+    ({"concept_vector": (1.0,)}, "one position per concept"),
+    ({"overprompt": -1.0}, "overprompt strength must be between 0 and 4"),
+    ({"overprompt_concepts": ("shape",)}, "Unknown concept"),
+    ({"intervention": (2.0, 0.0)}, "color intervention weight must be between -1 and 1"),
+    ({"intervention": (0.5,)}, "one weight per concept"),
+    ({"intervention_strength": math.inf}, "intervention strength must be a finite number"),
+    ({"step": 5}, "step 5 is not a checkpoint of plain; the nearest checkpoint is 4"),
+    ({"step": 2.5}, "step must be a whole number"),
+    ({"patch_step": 7}, "patch source step 7 is not a checkpoint"),
+    ({"guidance": 3.0}, "trained without a null token"),
+    ({"guidance": math.nan}, "guidance weight must be a finite number"),
+    ({"samples": 0}, "sample count must be between 1 and 64"),
+    ({"samples": 65}, "sample count must be between 1 and 64"),
+    ({"seed": -1}, "seed must be between 0 and"),
+    ({"seed": 1.5}, "seed must be a whole number"),
+    ({"sample_steps": 0}, "sampling steps must be between 1 and 1000"),
+    ({"projection": "yes"}, "projection must be true or false"),
+])
+def test_bad_settings_are_one_clear_sentence(runs, generator, changes, message):
+    with pytest.raises(ValueError, match=message):
+        generator.generate(runs["plain"], settings(**changes))
+
+
+def test_guidance_is_accepted_for_a_run_with_a_null_token(runs, generator):
+    result = generator.generate(runs["cfg"], settings(guidance=3.0))
+    assert result.images.shape == (3, 3, 8, 8) and result.images.dtype == np.uint8
+
+
+def test_result_carries_images_and_per_sample_concept_coordinates(runs, generator):
+    result = generator.generate(runs["plain"], settings())
+    assert result.images.shape == (3, 3, 8, 8)
+    assert result.coordinates.shape == (3, 2) and ((0 <= result.coordinates) & (result.coordinates <= 1)).all()
+    assert result.presence.shape == (3,)
+    assert result.target == "11" and result.target_name == "blue-small"
+    assert "samples are blue-small" in result.summary() or "No object" in result.summary()
+
+
+def test_cache_hit_returns_the_identical_result(runs, generator):
+    first = generator.generate(runs["plain"], settings(seed=11))
+    hits = generator.hits
+    again = generator.generate(runs["plain"], settings(seed=11.0, samples=3.0))  # the same settings, as floats
+    assert again is first and generator.hits == hits + 1
+
+
+def test_seed_reproduces_and_another_seed_differs(runs):
+    a = LiveGenerator().generate(runs["plain"], settings(seed=5))
+    b = LiveGenerator().generate(runs["plain"], settings(seed=5))
+    c = LiveGenerator().generate(runs["plain"], settings(seed=6))
+    assert np.array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_zero_strengths_are_the_plain_prompt_bit_for_bit(runs, generator):
+    plain = generator.generate(runs["plain"], settings(seed=3))
+    zero = generator.generate(runs["plain"], settings(seed=3, overprompt_concepts=("color",),
+                                                      intervention=(1.0, 0.0), intervention_strength=0.0))
+    assert zero is not plain and np.array_equal(zero.images, plain.images)
+
+
+def test_elicitation_settings_change_the_samples(runs, generator):
+    plain = generator.generate(runs["plain"], settings(seed=3))
+    pushed = generator.generate(runs["plain"], settings(seed=3, intervention=(1.0, 0.0), intervention_strength=3.0))
+    assert not np.array_equal(pushed.images, plain.images)
+    # A 6-step model barely uses its embedding, so check the patch itself: step 6 with step 2's embedding.
+    patched = generator.model(runs["plain"], 6, patch_step=2)
+    donor = runs["plain"].load_state(2)
+    for key, value in patched.denoiser.embedding.state_dict().items():
+        assert torch.equal(value, donor[f"denoiser.embedding.{key}"])
+    own = runs["plain"].load_state(6)
+    assert torch.equal(patched.denoiser.backbone.conv_in.weight, own["denoiser.backbone.conv_in.weight"])
+    assert generator.generate(runs["plain"], settings(seed=3, patch_step=2)).settings.patch_step == 2
+
+
+def test_the_prompt_follows_the_semantic_axes_and_reports_clipping(runs, generator):
+    run = runs["plain"]
+    space = run.config.concept_space
+    valid = settings().validated(run)
+    h, clipped = generator.prompt(run, valid)
+    assert torch.allclose(h, space.class_prompt((1, 1))) and clipped == ()
+    # Overprompting colour by s moves the position by s/2 past the class mean, like elicit.overprompt.
+    from concept_explorer.elicit import overprompt
+
+    pushed, _ = generator.prompt(run, settings(overprompt=1.0, overprompt_concepts=("color",)).validated(run))
+    assert torch.allclose(pushed, overprompt(space, (1, 1), {"color": 1.0}).h)
+    far, clipped = generator.prompt(run, settings(concept_vector=(1.5, 1.5), overprompt=4.0,
+                                                  overprompt_concepts=("color", "size")).validated(run))
+    assert set(clipped) == {"color", "size"} and far.min() >= 0 and far.max() <= 1
+
+
+def test_models_are_loaded_once_per_checkpoint(runs):
+    generator = LiveGenerator(max_models=2)
+    first = generator.model(runs["plain"], 6)
+    assert generator.model(runs["plain"], 6) is first
+    generator.model(runs["plain"], 4)
+    generator.model(runs["plain"], 2)
+    assert generator.model(runs["plain"], 6) is not first  # evicted: the cache is bounded
+
+
+def test_a_run_without_a_probe_still_generates(tmp_path: Path, runs):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["plain"].path, copy)
+    shutil.rmtree(copy / "probe")
+    result = LiveGenerator().generate(Run.open(copy), settings())
+    assert result.coordinates is None and "no probe" in result.summary()

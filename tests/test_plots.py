@@ -1,0 +1,156 @@
+"""Figures: the right traces, training classes dashed and held-out solid, the current step marked, valid plotly."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from concept_explorer import images, plots
+
+STEPS = [100, 200, 400, 800, 1600]
+LABELS = ["00", "01", "10", "11"]
+NAMES = ["red-large", "red-small", "blue-large", "blue-small"]
+HELDOUT = [False, False, False, True]
+AXES = ("P(blue)", "P(small)")
+
+
+@pytest.fixture
+def coordinates() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0, 1, (len(STEPS), len(LABELS), 2))
+    values[0, 3] = np.nan  # the held-out class drew nothing at the first checkpoint
+    return values
+
+
+def class_traces(figure) -> list:
+    return [t for t in figure.data if t.name and t.name.split(" (")[0] in NAMES]
+
+
+def test_concept_space_has_one_trace_per_class_dashed_for_training_solid_for_heldout(coordinates):
+    figure = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    traces = class_traces(figure)
+    assert [t.name for t in traces] == ["red-large", "red-small", "blue-large", "blue-small (held out)"]
+    assert [t.line.dash for t in traces] == ["dash", "dash", "dash", "solid"]
+    assert traces[3].line.width > traces[0].line.width
+    assert traces[3].x[0] is None and traces[3].y[0] is None  # NaN becomes a gap, not a fake point
+    assert figure.layout.height and figure.layout.xaxis.range == (-0.25, 1.25)
+    assert figure.layout.xaxis.title.text == "P(blue)" and figure.layout.yaxis.title.text == "P(small)"
+
+
+def test_concept_space_marks_the_current_step(coordinates):
+    figure = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=2)
+    marker = next(t for t in figure.data if t.name == "step 400")
+    np.testing.assert_allclose(marker.x, coordinates[2, :, 0], atol=1e-4)
+    np.testing.assert_allclose(marker.y, coordinates[2, :, 1], atol=1e-4)
+    assert len(figure.data) == len(LABELS) + 1
+
+
+def test_concept_space_smoothing_changes_the_lines_but_not_their_count(coordinates):
+    raw = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    smoothed = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, smoothing=1.0)
+    assert len(raw["data"]) == len(smoothed["data"])
+    assert raw["data"][0]["x"] != smoothed["data"][0]["x"]
+
+
+def test_concept_space_draws_live_points_faded_when_stale_and_corner_thumbnails(coordinates):
+    thumbnail = images.png_data_uri(np.zeros((3, 8, 8), np.uint8))
+    live = np.array([[0.9, 0.8], [0.7, 0.95], [0.2, 0.1]])
+    fresh = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
+                                       live_points=live, corner_images=[thumbnail] * 4)
+    stale = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
+                                       live_points=live, live_faded=True)
+    points = next(t for t in fresh.data if t.name == "live generation")
+    assert list(points.x) == [0.9, 0.7, 0.2]
+    mean = next(t for t in fresh.data if t.name == "live mean")
+    assert mean.x[0] == pytest.approx(0.6, abs=1e-4)
+    assert next(t for t in stale.data if t.name == "live generation").marker.opacity < points.marker.opacity
+    assert len(fresh.layout.images) == 4 and fresh.layout.images[0].source.startswith("data:image/png;base64,")
+    corners = {(round(i.x, 2), round(i.y, 2)) for i in fresh.layout.images}
+    assert corners == {(-0.13, -0.13), (-0.13, 1.13), (1.13, -0.13), (1.13, 1.13)}
+
+
+def test_concept_space_spec_is_plain_json():
+    values = np.full((2, 4, 2), math.nan)
+    spec = plots.concept_space_spec([1, 2], LABELS, NAMES, values, HELDOUT, AXES, current=0)
+    text = json.dumps(spec, allow_nan=False)  # NaN must never reach the browser
+    assert "NaN" not in text
+    with pytest.raises(ValueError, match="coordinates must be"):
+        plots.concept_space_spec([1, 2, 3], LABELS, NAMES, values, HELDOUT, AXES)
+
+
+def test_accuracy_figure_has_a_panel_per_concept_plus_joint_with_step_lines_and_learning_stars():
+    rng = np.random.default_rng(1)
+    concept = rng.uniform(0, 1, (len(STEPS), 4, 2))
+    joint = concept.prod(axis=2)
+    learned = {"joint": [400, None, 800, None], "color": [200, 200, None, None], "size": [None] * 4}
+    figure = plots.accuracy_figure(STEPS, NAMES, HELDOUT, concept, joint, ["color", "size"], learned,
+                                   current_step=800)
+    lines = [t for t in figure.data if t.mode == "lines"]
+    assert len(lines) == 3 * 4
+    assert {t.xaxis for t in lines} == {"x", "x2", "x3"}
+    assert [t.line.dash for t in lines[:4]] == ["dash", "dash", "dash", "solid"]
+    stars = [t for t in figure.data if t.mode == "markers"]
+    assert [list(t.x) for t in stars] == [[400, 800], [200, 200]]  # no star for a concept nobody learned
+    step_lines = [s for s in figure.layout.shapes if s.x0 == 800 and s.x1 == 800]
+    assert len(step_lines) == 3
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles == ["all concepts right", "color right", "size right"]
+
+
+def test_capability_figure_shades_the_hidden_capability_window():
+    joint = {"plain": np.array([0, 0, 0.1, 0.5, 0.9]), "overprompt": np.array([0, 0.2, 0.9, 0.9, 0.95]),
+             "intervention": np.array([0, 0.9, 0.9, 0.95, 1.0])}
+    learned = {"plain": 1600, "overprompt": 400, "intervention": 200}
+    figure = plots.capability_figure(STEPS, joint, learned, "blue-small", current_step=400)
+    assert [t.name for t in figure.data] == ["plain prompt", "overprompting", "latent intervention"]
+    assert figure.data[0].line.dash == "solid" and figure.data[1].line.dash == "dashdot"
+    window = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert len(window) == 1 and (window[0].x0, window[0].x1) == (200, 1600)
+    assert "1400 steps" in figure.layout.annotations[0].text
+    assert any(s.type == "line" and s.x0 == 400 for s in figure.layout.shapes)
+
+
+def test_capability_window_runs_to_the_end_while_plain_prompting_has_not_learned():
+    assert plots.hidden_window(STEPS, {"plain": None, "patch": 800}) == (800, 1600, False)
+    assert plots.hidden_window(STEPS, {"plain": 400, "patch": 800}) is None  # elicitation was not earlier
+    assert plots.hidden_window(STEPS, {"plain": None, "patch": None}) is None
+    figure = plots.capability_figure(STEPS, {"plain": np.zeros(5)}, {"plain": None}, "blue-small")
+    assert not [s for s in figure.layout.shapes if s.type == "rect"]
+
+
+def test_message_figure_says_why_it_is_empty():
+    figure = plots.as_figure(plots.message_spec("No capability curves yet."))
+    assert not figure.data and figure.layout.annotations[0].text == "No capability curves yet."
+
+
+def test_large_mode_enlarges_fonts_and_height(coordinates):
+    normal = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    large = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, large=True)
+    assert large["layout"]["font"]["size"] > normal["layout"]["font"]["size"]
+    assert large["layout"]["height"] > normal["layout"]["height"]
+
+
+def test_image_grid_tiles_and_upscales():
+    pictures = np.zeros((10, 3, 4, 4), np.uint8)
+    pictures[3, 0] = 255
+    grid = images.image_grid(pictures, columns=4, scale=2, pad=1)
+    assert grid.shape == (1 + 3 * 9, 1 + 4 * 9, 3)
+    assert (grid[1:9, 1 + 3 * 9:9 + 3 * 9, 0] == 255).all()  # image 3 sits in row 0, column 3, upscaled
+    with pytest.raises(ValueError):
+        images.image_grid(np.zeros((0, 3, 4, 4), np.uint8))
+
+
+def test_class_grid_has_a_row_per_class_and_the_animation_is_a_gif():
+    pictures = np.random.default_rng(0).integers(0, 255, (16, 3, 8, 8), dtype=np.uint8)
+    labels = np.repeat(np.arange(4), 4)
+    grid = images.class_grid(pictures, labels, NAMES, HELDOUT, per_class=4, scale=2, caption="step 10")
+    assert isinstance(grid, Image.Image) and grid.height > 4 * 16
+    frames = images.concept_space_frames(STEPS, NAMES, np.random.default_rng(0).uniform(0, 1, (5, 4, 2)), HELDOUT,
+                                         AXES, grids=[grid] * 5)
+    gif = Image.open(io.BytesIO(images.gif_bytes(frames)))
+    assert gif.format == "GIF" and gif.n_frames == 5

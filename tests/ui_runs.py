@@ -1,0 +1,61 @@
+"""Tiny evaluated runs for the UI tests, built once per test session (a few seconds on one CPU thread).
+
+Two runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): `plain` without and `cfg`
+with a null token (so the guidance control shows), at different colour signals (for side-by-side comparison).
+Each gets a probe trained for a handful of steps; evaluation and elicitation sample with 3 steps and 4 images.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import torch
+
+from concept_explorer.capability import ElicitConfig, elicit_run
+from concept_explorer.config import RunConfig, cpu_preset, with_overrides
+from concept_explorer.evaluate import EvalConfig, evaluate_run, probe_path
+from concept_explorer.probes import probe_config_for, train_probe
+from concept_explorer.training import train
+
+TINY = {
+    "concept_space.resolution": 8,
+    "model.channels": (8, 16),
+    "train.train_per_class": 16,
+    "train.heldout_loss_images": 8,
+    "train.num_steps": 6,
+    "train.batch_size": 8,
+    "train.checkpoint_steps": (2, 4, 6),
+    "train.weights_dtype": "float32",
+    "train.sample_steps": 3,
+}
+
+_BUILT: dict[str, Path] = {}
+
+
+def tiny_config(**overrides: object) -> RunConfig:
+    return with_overrides(cpu_preset(), TINY | {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def make_run(path: Path, config: RunConfig) -> Path:
+    run = train(config, path, device="cpu", progress=False)
+    probe = train_probe(probe_config_for(config.concept_space, steps=5, batch_size=16), progress=False)
+    probe.save(probe_path(run))
+    evaluate_run(run, EvalConfig(samples_per_class=4), progress=False)
+    elicit_run(run, ElicitConfig(samples=4), progress=False)
+    return path
+
+
+def tiny_runs(root: Path) -> dict[str, Path]:
+    """{'plain': path, 'cfg': path}, built on first use and shared by every UI test module of the session."""
+    if not _BUILT:
+        torch.set_num_threads(1)
+        _BUILT["plain"] = make_run(root / "plain", tiny_config())
+        _BUILT["cfg"] = make_run(root / "cfg", tiny_config(train__p_uncond=0.2, concept_space__delta_color=0.3))
+    return dict(_BUILT)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
