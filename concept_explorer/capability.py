@@ -32,7 +32,7 @@ FAMILIES = ("plain", "overprompt", "intervention", "patch")
 class ElicitConfig:
     concepts: tuple[str, ...] = ("color",)
     overprompt_strengths: tuple[float, ...] = (1.0, 2.0)
-    intervention_strengths: tuple[float, ...] = (1.0, 2.0)
+    intervention_strengths: tuple[float, ...] = (0.5, 1.0)
     patch: bool = True
     samples: int = 64
     seed: int = 0
@@ -106,6 +106,7 @@ class CapabilityCurves:
     concept: dict[str, np.ndarray]  # family → (T, K)
     best_key: dict[str, list[str]]  # family → per checkpoint, the method key that won
     learned: dict[str, LearningStep]
+    concept_learned: dict[str, list[LearningStep]]  # family → per concept, with its own best strength per step
 
     def gap(self, family: str) -> int | None:
         return hidden_capability_gap(self.learned["plain"], self.learned[family])
@@ -127,7 +128,7 @@ def capability_curves(
     """Best-of-grid curves and learning steps of one held-out class from an elicitation summary."""
     steps = [int(s) for s in summary["steps"]]
     rows = [summary["per_step"][str(s)] for s in steps]
-    joint, concept, best_key, learned = {}, {}, {}, {}
+    joint, concept, best_key, learned, concept_learned = {}, {}, {}, {}, {}
     for family in FAMILIES:
         keys = [k for k in rows[0] if k.split("@")[0] == family] if rows else []
         if not keys:
@@ -137,7 +138,11 @@ def capability_curves(
         joint[family] = np.array([row[k][label]["joint_accuracy"] for row, k in zip(rows, winners)])
         concept[family] = np.array([row[k][label]["concept_accuracy"] for row, k in zip(rows, winners)])
         learned[family] = learning_step(joint[family], steps, threshold, consecutive)
-    return CapabilityCurves(label, steps, joint, concept, best_key, learned)
+        per_concept = np.array([[max(row[k][label]["concept_accuracy"][c] for k in keys)
+                                 for c in range(len(row[keys[0]][label]["concept_accuracy"]))] for row in rows])
+        concept_learned[family] = [learning_step(per_concept[:, c], steps, threshold, consecutive)
+                                   for c in range(per_concept.shape[1])]
+    return CapabilityCurves(label, steps, joint, concept, best_key, learned, concept_learned)
 
 
 def read_elicited_samples(run: Run, step: int) -> dict[str, torch.Tensor]:

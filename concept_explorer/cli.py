@@ -310,7 +310,7 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
     _add_common(parser)
     parser.add_argument("--concepts", default="color", help="concepts to push, comma-separated (default: color)")
     parser.add_argument("--overprompt", default="1,2", help="overprompt strengths (default: 1,2)")
-    parser.add_argument("--intervention", default="1,2", help="intervention strengths (default: 1,2)")
+    parser.add_argument("--intervention", default="0.5,1", help="intervention strengths (default: 0.5,1)")
     parser.add_argument("--no-patch", action="store_true", help="skip embedding patching")
     parser.add_argument("--samples", type=int, default=64, help="samples per method and checkpoint (default: 64)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -343,10 +343,12 @@ def run_elicit(args: argparse.Namespace) -> int:
     print(f"Elicited {len(sampled)} new checkpoint(s) of {run.name} in {elapsed:.1f} s.")
     for code in space.heldout_classes():
         curves = capability_curves(summary, space.class_label(code))
-        print(f"{space.class_name(code)}: learning step (joint accuracy >= 0.8 at 3 checkpoints in a row)")
+        print(f"{space.class_name(code)}: learning step (accuracy >= 0.8 at 3 checkpoints in a row)")
+        print(f"  {'method':<13} {'joint':>12}" + "".join(f" {c:>12}" for c in space.concepts) + "   gap (joint)")
         for family, step in curves.learned.items():
-            gap = "" if family == "plain" else f"   gap {curves.gap(family)} steps"
-            print(f"  {family:<13} {str(step):>12}{gap}")
+            per_concept = "".join(f" {str(s):>12}" for s in curves.concept_learned[family])
+            gap = "" if family == "plain" else f"   {curves.gap(family)}"
+            print(f"  {family:<13} {str(step):>12}{per_concept}{gap}")
     return 0
 
 

@@ -145,3 +145,12 @@ def test_unevaluated_run_says_what_to_do(tmp_path, tiny) -> None:
     run = Run.create(tmp_path / "plain", tiny)
     with pytest.raises(RunFolderError, match="concept-explorer evaluate"):
         Evaluation(run)
+
+
+def test_per_concept_learning_uses_each_concepts_best_strength(tmp_path, tiny) -> None:
+    run = _write_fake_run(tmp_path, tiny)
+    summary = json.loads((run.path / "elicitation" / "summary.json").read_text())
+    curves = capability_curves(summary, "11")
+    # In the fake summary concept accuracy equals joint accuracy, so per-concept steps equal the joint step.
+    assert curves.concept_learned["overprompt"] == [LearningStep(300), LearningStep(300)]
+    assert curves.concept_learned["plain"] == [LearningStep(500), LearningStep(500)]
