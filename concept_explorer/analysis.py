@@ -122,7 +122,7 @@ class Memorization:
 
     steps: list[int]  # every checkpoint where the held-out generations were mostly one training class
     mistaken_for: str | None  # the training class seen most often in those checkpoints
-    window: tuple[int, int] | None  # first and last of those steps
+    window: tuple[int, int] | None  # first and last step at which `mistaken_for` had the majority
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "mistaken_for": self.mistaken_for,
@@ -143,7 +143,10 @@ def memorization(
     if not hits:
         return Memorization([], None, None)
     mistaken = max(set(classes), key=classes.count)
-    return Memorization(hits, mistaken, (hits[0], hits[-1]))
+    # The window follows the class it was mistaken for most often: an early checkpoint that defaults to another
+    # training class (before any concept is learned) is a different story from the concept detour.
+    window = [step for step, label in zip(hits, classes) if label == mistaken]
+    return Memorization(hits, mistaken, (window[0], window[-1]))
 
 
 def hidden_capability_gap(plain: LearningStep, elicited: LearningStep) -> int | None:

@@ -91,6 +91,10 @@ def test_memorization_window_and_mistaken_class() -> None:
     assert memo.window == (200, 300)
     assert memo.mistaken_for == "01"
     assert memorization(outcomes[-1:], steps[-1:], ["00", "01", "10"]).window is None
+    # An early default to another class counts as a hit but does not stretch the window of the main detour.
+    early = [{"00": 0.6, "11": 0.4}] + outcomes
+    memo = memorization(early, [50] + steps, ["00", "01", "10"])
+    assert memo.steps == [50, 200, 300] and memo.mistaken_for == "01" and memo.window == (200, 300)
 
 
 def _write_fake_run(tmp_path, tiny) -> Run:
