@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import torch
+from conftest import TINY_OVERRIDES
 
 from concept_explorer.capability import ElicitConfig, elicit_run
 from concept_explorer.config import RunConfig, cpu_preset, with_overrides
@@ -18,17 +19,8 @@ from concept_explorer.evaluate import EvalConfig, evaluate_run, probe_path
 from concept_explorer.probes import probe_config_for, train_probe
 from concept_explorer.training import train
 
-TINY = {
-    "concept_space.resolution": 8,
-    "model.channels": (8, 16),
-    "train.train_per_class": 16,
-    "train.heldout_loss_images": 8,
-    "train.num_steps": 6,
-    "train.batch_size": 8,
-    "train.checkpoint_steps": (2, 4, 6),
-    "train.weights_dtype": "float32",
-    "train.sample_steps": 3,
-}
+TINY = TINY_OVERRIDES | {"train.sample_steps": 3}
+"""The suite's tiny run, sampled in 3 steps so UI tests stay fast."""
 
 _BUILT: dict[str, Path] = {}
 
