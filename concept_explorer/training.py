@@ -8,7 +8,6 @@ seed. A stop request (Ctrl-C, or the UI's cancel) is honoured between steps, nev
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
@@ -245,6 +244,3 @@ def train(
     trainer.run_until(should_stop=should_stop, progress=progress, after_checkpoint=after_checkpoint)
     return run
 
-
-def describe(run: Run) -> str:
-    return json.dumps({"run": str(run.path), "status": run.status, "checkpoints": len(run.steps)})
