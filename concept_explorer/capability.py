@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from .analysis import LearningStep, hidden_capability_gap, learning_step, summarize_class
 from .elicit import intervention, overprompt, patch_embedding
-from .evaluate import ensure_probe, file_digest, generate, probe_path
-from .run import Run, RunFolderError, atomic_save_tensors, atomic_write_json
+from .evaluate import ensure_probe, file_digest, generate, probe_path, save_summary
+from .run import Run, RunFolderError, atomic_save_tensors
 
 FAMILIES = ("plain", "overprompt", "intervention", "patch")
 
@@ -91,8 +91,9 @@ def elicit_run(
                 row[key][label] = summarize_class(scores.p_level1.numpy(), scores.p_present.numpy(), code).to_dict()
         atomic_save_tensors(directory / f"{step}.safetensors", tensors)
         summary["per_step"][str(step)] = row
-        summary["steps"] = sorted(int(s) for s in summary["per_step"])
-        atomic_write_json(summary_path, summary)
+        save_summary(summary_path, summary)
+    if not todo:
+        save_summary(summary_path, summary)
     return todo
 
 

@@ -68,6 +68,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+def save_summary(path: Path, summary: dict) -> None:
+    """Write an incremental per-step summary (evaluation or elicitation) after each checkpoint, so an
+    interrupted pass keeps what it finished; `steps` lists the checkpoints done so far."""
+    summary["steps"] = sorted(int(s) for s in summary["per_step"])
+    atomic_write_json(path, summary)
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -165,8 +172,7 @@ def evaluate_run(
             ).to_dict()
             for index, code in enumerate(space.all_classes())
         }
-        summary["steps"] = sorted(int(s) for s in summary["per_step"])
-        atomic_write_json(summary_path, summary)
-    summary["steps"] = sorted(int(s) for s in summary["per_step"])
-    atomic_write_json(summary_path, summary)
+        save_summary(summary_path, summary)
+    if not todo:
+        save_summary(summary_path, summary)  # a run with nothing new still gets a readable summary
     return sampled
