@@ -13,8 +13,7 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from concept_explorer.ui import build_app, launch_options  # noqa: E402
-from ui_runs import free_port, tiny_runs  # noqa: E402
+from ui_runs import launched_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output" / "browser"
@@ -29,16 +28,8 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the pl
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory):
-    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
-    scratch = tmp_path_factory.mktemp("ui-browser")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
-        demo = build_app([runs["plain"], runs["cfg"]], checkpoints=scratch / "none", runs=scratch / "runs")
-        demo.queue()
-        _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                    quiet=True, show_error=True, **launch_options())
+    with launched_app(tmp_path_factory, "ui-browser") as (_, address):
         yield address
-        demo.close()
 
 
 @pytest.fixture(scope="module")

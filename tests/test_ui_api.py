@@ -18,11 +18,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from concept_explorer.ui import build_app, launch_options  # noqa: E402
 from concept_explorer.ui import train_tab  # noqa: E402
 from concept_explorer.ui.callbacks import RUN_CONTROLS  # noqa: E402
 from concept_explorer.ui.state import ViewState  # noqa: E402
-from ui_runs import free_port, tiny_config, tiny_runs  # noqa: E402
+from ui_runs import launched_app, tiny_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -56,19 +55,12 @@ def tiny_job_config(delta_color: float, delta_size: float, num_steps: int, check
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
-    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
-    scratch = tmp_path_factory.mktemp("ui-app")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
         patch.setattr(train_tab, "job_config", tiny_job_config)
-        demo = build_app([runs["plain"], runs["cfg"]], checkpoints=scratch / "none", runs=scratch / "runs")
-        demo.queue()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True, show_error=True, **launch_options())
-        yield demo, Client(url, verbose=False)
-        demo.explorer.job.cancel()
-        demo.explorer.job.wait(30)
-        demo.close()
+        with launched_app(tmp_path_factory, "ui-app") as (demo, url):
+            yield demo, Client(url, verbose=False)
+            demo.explorer.job.cancel()
+            demo.explorer.job.wait(30)
 
 
 @pytest.fixture(scope="module")

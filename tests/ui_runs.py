@@ -8,8 +8,12 @@ Each gets a probe trained for a handful of steps; evaluation and elicitation sam
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import gradio as gr
+import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
@@ -51,3 +55,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[gr.Blocks, str]]:
+    """The explorer on the two tiny runs, launched on a free local port with its own gradio temp dir;
+    yields (app, url) and closes it afterwards."""
+    from concept_explorer.ui import build_app, launch_options
+
+    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
+    scratch = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
+        demo = build_app([runs["plain"], runs["cfg"]], checkpoints=scratch / "none", runs=scratch / "runs")
+        demo.queue()
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                                quiet=True, show_error=True, **launch_options())
+        try:
+            yield demo, url
+        finally:
+            demo.close()
