@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for live sampling (default 1)")
     args = parser.parse_args(argv)
 
-    from concept_explorer.run import RunFolderError
+    from concept_explorer.core.run import RunFolderError
     from concept_explorer.ui import serve
 
     for path in args.runs:

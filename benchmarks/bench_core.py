@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from concept_explorer.config import RunConfig, preset, with_overrides
-from concept_explorer.run import Run
-from concept_explorer.training import Trainer
+from concept_explorer.core.config import RunConfig, preset, with_overrides
+from concept_explorer.core.run import Run
+from concept_explorer.core.training import Trainer
 
 IMAGES = 8
 BENCH_DATA = {"train.train_per_class": 64}  # the data set size does not change the cost of a step

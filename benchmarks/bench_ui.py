@@ -118,8 +118,8 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
 def bench_live(run_dir: Path, repeats: int) -> dict:
     import torch
 
-    from concept_explorer.live import DEFAULT_SAMPLE_STEPS, DEFAULT_SAMPLES, LiveGenerator, LiveSettings
-    from concept_explorer.run import Run
+    from concept_explorer.analysis.live import DEFAULT_SAMPLE_STEPS, DEFAULT_SAMPLES, LiveGenerator, LiveSettings
+    from concept_explorer.core.run import Run
 
     torch.set_num_threads(1)  # as `serve` runs it: one core samples, the other serves
     run = Run.open(run_dir)
@@ -144,9 +144,9 @@ def bench_live(run_dir: Path, repeats: int) -> dict:
 
 
 def bench_cold_start(run_dir: Path) -> dict:
-    from gradio_client import Client
-
     import tempfile
+
+    from gradio_client import Client
 
     port = free_port()
     log = tempfile.TemporaryFile()

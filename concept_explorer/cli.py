@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 
 import torch
 
-from .config import PRESETS, RunConfig, field_docs, parse_value, preset, with_overrides
-from .run import Run, RunFolderError
-from .training import resolve_device, train
+from .core.config import PRESETS, RunConfig, field_docs, parse_value, preset, with_overrides
+from .core.run import Run, RunFolderError
+from .core.training import resolve_device, train
 
 PROG = "concept-explorer"
 EXIT_FAILED = 1
@@ -168,7 +168,7 @@ def train_config(args: argparse.Namespace) -> RunConfig | None:
 
 
 def _evaluate_checkpoint(device: str) -> Callable[[Run, int], None]:
-    from .evaluate import evaluate_run
+    from .analysis.evaluate import evaluate_run
 
     def evaluate(run: Run, step: int) -> None:
         evaluate_run(run, device=resolve_device(device), progress=False, steps=[step])
@@ -240,8 +240,8 @@ def add_probe(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from .evaluate import probe_path
-    from .probes import class_mean_accuracy, probe_config_for, train_probe
+    from .analysis.evaluate import probe_path
+    from .analysis.probes import class_mean_accuracy, probe_config_for, train_probe
 
     _device(args)
     if args.steps < 1:
@@ -284,7 +284,7 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     import time
 
-    from .evaluate import EvalConfig, evaluate_run
+    from .analysis.evaluate import EvalConfig, evaluate_run
 
     device = _device(args)
     try:
@@ -320,7 +320,7 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
 def run_elicit(args: argparse.Namespace) -> int:
     import time
 
-    from .capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
+    from .analysis.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
 
     device = _device(args)
     try:
@@ -365,7 +365,7 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .views.report import write_report
 
     html_path, problems = write_report(args.run, args.out, args.step)
     for problem in problems:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from concept_explorer.config import RunConfig, cpu_preset, with_overrides
+from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
 
 # Tiny models gain nothing from more threads, and one thread keeps the suite light on a shared 2-core machine.
 torch.set_num_threads(1)

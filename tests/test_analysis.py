@@ -8,13 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from concept_explorer.analysis import (
-    LearningStep, hidden_capability_gap, learning_step, memorization, smooth, summarize_class,
+from concept_explorer.analysis.capability import capability_curves
+from concept_explorer.analysis.definitions import (
+    LearningStep,
+    hidden_capability_gap,
+    learning_step,
+    memorization,
+    smooth,
+    summarize_class,
 )
-from concept_explorer.capability import capability_curves
-from concept_explorer.evaluate import Evaluation
-from concept_explorer.phases import find_phases
-from concept_explorer.run import Run, RunFolderError
+from concept_explorer.analysis.evaluate import Evaluation
+from concept_explorer.analysis.phases import find_phases
+from concept_explorer.core.run import Run, RunFolderError
 
 
 def test_summary_counts_empty_images_as_their_own_outcome() -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from concept_explorer.analysis import summarize_class
-from concept_explorer.capability import capability_curves, load_elicitation
-from concept_explorer.config import cpu_preset
-from concept_explorer.evaluate import Evaluation, EvalConfig, class_prompts, generate, probe_path
-from concept_explorer.phases import find_phases
-from concept_explorer.probes import Probe, class_mean_accuracy
-from concept_explorer.run import Run
+from concept_explorer.analysis.capability import capability_curves, load_elicitation
+from concept_explorer.analysis.definitions import summarize_class
+from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, generate, probe_path
+from concept_explorer.analysis.phases import find_phases
+from concept_explorer.analysis.probes import Probe, class_mean_accuracy
+from concept_explorer.core.config import cpu_preset
+from concept_explorer.core.run import Run
 
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "cpu-default"
 

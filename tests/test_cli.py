@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from concept_explorer.cli import EXIT_INTERRUPTED, EXIT_USAGE, main, override_fields, stop_on_sigint
-from concept_explorer.config import RunConfig
-from concept_explorer.run import Run
-from concept_explorer.training import train
+from concept_explorer.core.config import RunConfig
+from concept_explorer.core.run import Run
+from concept_explorer.core.training import train
 
 SCRIPT = Path(sys.executable).with_name("concept-explorer")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import TINY_OVERRIDES
 
+from concept_explorer.analysis.evaluate import Evaluation
+from concept_explorer.analysis.probes import probe_config_for, train_probe
 from concept_explorer.cli import main
-from concept_explorer.config import cpu_preset, with_overrides
-from concept_explorer.evaluate import Evaluation
-from concept_explorer.probes import probe_config_for, train_probe
-from concept_explorer.run import Run
+from concept_explorer.core.config import cpu_preset, with_overrides
+from concept_explorer.core.run import Run
 
 
 def _tiny_probe(run_folder: Path) -> None:

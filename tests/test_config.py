@@ -8,9 +8,16 @@ import math
 
 import pytest
 
-from concept_explorer.concepts import ConceptSpace
-from concept_explorer.config import (
-    PRESETS, RunConfig, TrainConfig, field_docs, paper_preset, parse_value, preset, with_overrides,
+from concept_explorer.core.concepts import ConceptSpace
+from concept_explorer.core.config import (
+    PRESETS,
+    RunConfig,
+    TrainConfig,
+    field_docs,
+    paper_preset,
+    parse_value,
+    preset,
+    with_overrides,
 )
 
 

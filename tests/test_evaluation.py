@@ -12,16 +12,20 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from concept_explorer.analysis import summarize_class
-from concept_explorer.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
-from concept_explorer.config import cpu_preset, with_overrides
-from concept_explorer.elicit import (
-    check_guidance, concept_direction, intervention, overprompt, patch_embedding,
+from concept_explorer.analysis.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
+from concept_explorer.analysis.definitions import summarize_class
+from concept_explorer.analysis.elicit import (
+    check_guidance,
+    concept_direction,
+    intervention,
+    overprompt,
+    patch_embedding,
 )
-from concept_explorer.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run, generate, probe_path
-from concept_explorer.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
-from concept_explorer.run import Run, RunFolderError
-from concept_explorer.training import train
+from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run, generate, probe_path
+from concept_explorer.analysis.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
+from concept_explorer.core.config import cpu_preset, with_overrides
+from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.training import train
 
 EVAL = EvalConfig(samples_per_class=4, seed=3)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from concept_explorer.live import LiveGenerator, LiveSettings
-from concept_explorer.run import Run
 from ui_runs import tiny_runs
+
+from concept_explorer.analysis.live import LiveGenerator, LiveSettings
+from concept_explorer.core.run import Run
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def test_the_prompt_follows_the_semantic_axes_and_reports_clipping(runs, generat
     h, clipped = generator.prompt(run, valid)
     assert torch.allclose(h, space.class_prompt((1, 1))) and clipped == ()
     # Overprompting colour by s moves the position by s/2 past the class mean, like elicit.overprompt.
-    from concept_explorer.elicit import overprompt
+    from concept_explorer.analysis.elicit import overprompt
 
     pushed, _ = generator.prompt(run, settings(overprompt=1.0, overprompt_concepts=("color",)).validated(run))
     assert torch.allclose(pushed, overprompt(space, (1, 1), {"color": 1.0}).h)

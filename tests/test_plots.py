@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from concept_explorer import images, plots
+from concept_explorer.views import images, plots
 
 STEPS = [100, 200, 400, 800, 1600]
 LABELS = ["00", "01", "10", "11"]

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from concept_explorer.concepts import SHAPES, ConceptSpace
-from concept_explorer.render import Attributes, conditioning, render, render_classes, sample_attributes
+from concept_explorer.core.concepts import SHAPES, ConceptSpace
+from concept_explorer.core.render import Attributes, conditioning, render, render_classes, sample_attributes
 
 SPACES = {
     "2x2": ConceptSpace(concepts=("color", "size")),

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from concept_explorer.config import RunConfig
-from concept_explorer.run import Run, RunFolderError
-from concept_explorer.training import train
+from concept_explorer.core.config import RunConfig
+from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.training import train
 
 pytestmark = pytest.mark.slow
 

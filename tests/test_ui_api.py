@@ -17,11 +17,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from ui_runs import launched_app, tiny_config  # noqa: E402
 
 from concept_explorer.ui import train_tab  # noqa: E402
 from concept_explorer.ui.callbacks import RUN_CONTROLS  # noqa: E402
 from concept_explorer.ui.state import ViewState  # noqa: E402
-from ui_runs import launched_app, tiny_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from concept_explorer.concepts import CONDITIONING_DIM
-from concept_explorer.model import Denoiser, LeanUNet, ModelConfig
-from concept_explorer.vdm import VDM, LearnedLinearGamma, VDMConfig
+from concept_explorer.core.concepts import CONDITIONING_DIM
+from concept_explorer.core.model import Denoiser, LeanUNet, ModelConfig
+from concept_explorer.core.vdm import VDM, LearnedLinearGamma, VDMConfig
 
 RESOLUTION = 8
 

@@ -17,11 +17,11 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from concept_explorer.capability import ElicitConfig, elicit_run
-from concept_explorer.config import RunConfig, cpu_preset, with_overrides
-from concept_explorer.evaluate import EvalConfig, evaluate_run, probe_path
-from concept_explorer.probes import probe_config_for, train_probe
-from concept_explorer.training import train
+from concept_explorer.analysis.capability import ElicitConfig, elicit_run
+from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run, probe_path
+from concept_explorer.analysis.probes import probe_config_for, train_probe
+from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
+from concept_explorer.core.training import train
 
 TINY = TINY_OVERRIDES | {"train.sample_steps": 3}
 """The suite's tiny run, sampled in 3 steps so UI tests stay fast."""

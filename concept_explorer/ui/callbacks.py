@@ -19,13 +19,13 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from .. import images as raster
-from ..concepts import CONCEPT_ORDER, LEVEL_NAMES
-from ..dashboard import PHASE_ORDER, RunCatalog, RunDashboard
-from ..jobs import TrainingJob
-from ..live import LiveGenerator, LiveResult, LiveSettings
-from ..plots import message_spec
-from ..run import RunFolderError
+from ..analysis.jobs import TrainingJob
+from ..analysis.live import LiveGenerator, LiveResult, LiveSettings
+from ..core.concepts import CONCEPT_ORDER, LEVEL_NAMES
+from ..core.run import RunFolderError
+from ..views import images as raster
+from ..views.plots import message_spec
+from ..views.run_view import PHASE_ORDER, RunCatalog, RunDashboard
 from .common import finite, plot, smoothing_value, user_errors
 from .state import DIRECTION_CUSTOM, ViewState
 

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from ..run import RunFolderError
+from ..core.run import RunFolderError
 
 
 def user_errors(fn: Callable) -> Callable:

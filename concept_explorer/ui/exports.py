@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import images as raster
+from ..views import images as raster
 from .callbacks import GENERATION_CONTROLS, Explorer
 from .common import smoothing_value, user_errors
 

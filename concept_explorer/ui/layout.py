@@ -13,8 +13,8 @@ from functools import partial
 
 import gradio as gr
 
-from ..concepts import CONCEPT_ORDER
-from ..live import GUIDANCE_RANGE, OVERPROMPT_RANGE, POSITION_RANGE, SAMPLES_RANGE, WEIGHT_RANGE
+from ..analysis.live import GUIDANCE_RANGE, OVERPROMPT_RANGE, POSITION_RANGE, SAMPLES_RANGE, WEIGHT_RANGE
+from ..core.concepts import CONCEPT_ORDER
 from . import text
 from .callbacks import NONE_PATCH, PHASE_BUTTONS, RUN_CONTROLS, SPEEDS, Explorer
 from .exports import Exports

@@ -11,11 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from ..concepts import CONCEPT_ORDER
-from ..live import (
-    DEFAULT_SAMPLE_STEPS, DEFAULT_SAMPLES, GUIDANCE_RANGE, MAX_SEED, OVERPROMPT_RANGE, POSITION_RANGE, SAMPLES_RANGE,
-    STRENGTH_RANGE, WEIGHT_RANGE,
+from ..analysis.live import (
+    DEFAULT_SAMPLE_STEPS,
+    DEFAULT_SAMPLES,
+    GUIDANCE_RANGE,
+    MAX_SEED,
+    OVERPROMPT_RANGE,
+    POSITION_RANGE,
+    SAMPLES_RANGE,
+    STRENGTH_RANGE,
+    WEIGHT_RANGE,
 )
+from ..core.concepts import CONCEPT_ORDER
 
 DIRECTION_CUSTOM = "custom mix"
 SAMPLE_STEPS_CHOICES = (10, 20, 30, 50)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..jobs import job_config
-from ..run import RunFolderError
+from ..analysis.jobs import job_config
+from ..core.run import RunFolderError
 from .callbacks import Explorer
 from .common import finite, plot, smoothing_value, user_errors
 

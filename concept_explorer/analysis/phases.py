@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import LearningStep, Memorization, learning_step, memorization
 from .capability import CapabilityCurves
+from .definitions import LearningStep, Memorization, learning_step, memorization
 from .evaluate import Evaluation
 
 

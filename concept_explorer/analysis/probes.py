@@ -19,9 +19,9 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from .concepts import ConceptSpace
-from .render import render, sample_attributes
-from .run import RunFolderError, atomic_save_tensors
+from ..core.concepts import ConceptSpace
+from ..core.render import render, sample_attributes
+from ..core.run import RunFolderError, atomic_save_tensors
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import plotly.io as pio
 
+from ..core.run import atomic_write_bytes
 from . import images as raster
 from . import plots
-from .dashboard import RunDashboard
-from .run import atomic_write_bytes
+from .run_view import RunDashboard
 
 SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 

@@ -22,12 +22,12 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from .analysis import summarize_class
-from .concepts import ConceptSpace
+from ..core.concepts import ConceptSpace
+from ..core.render import conditioning, sample_attributes
+from ..core.run import Run, RunFolderError, atomic_save_tensors, atomic_write_json
+from ..core.vdm import VDM, EmbeddingEdit
+from .definitions import summarize_class
 from .probes import Probe, class_mean_accuracy, probe_config_for, train_probe
-from .render import conditioning, sample_attributes
-from .run import Run, RunFolderError, atomic_save_tensors, atomic_write_json
-from .vdm import VDM, EmbeddingEdit
 
 
 @dataclass(frozen=True)

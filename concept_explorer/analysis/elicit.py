@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .concepts import H_SLOTS, ConceptSpace
-from .vdm import VDM, EmbeddingEdit
+from ..core.concepts import H_SLOTS, ConceptSpace
+from ..core.vdm import VDM, EmbeddingEdit
 
 
 def _check_strength(name: str, value: float) -> float:

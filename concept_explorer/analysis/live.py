@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .concepts import H_SLOTS
+from ..core.concepts import H_SLOTS
+from ..core.run import Run
+from ..core.vdm import VDM
 from .elicit import check_guidance, intervention, patch_embedding
 from .evaluate import generate, probe_path
 from .probes import Probe
-from .run import Run
-from .vdm import VDM
 
 POSITION_RANGE = (-0.5, 1.5)
 OVERPROMPT_RANGE = (0.0, 4.0)

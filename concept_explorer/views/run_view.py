@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..analysis.capability import CapabilityCurves, capability_curves, load_elicitation, read_elicited_samples
+from ..analysis.definitions import LearningStep
+from ..analysis.evaluate import Evaluation
+from ..analysis.phases import Phases, class_learning_steps, find_phases
+from ..core.concepts import LEVEL_NAMES
+from ..core.render import render, sample_attributes
+from ..core.run import Run, RunFolderError
 from . import images as raster
 from . import plots
-from .analysis import LearningStep
-from .capability import CapabilityCurves, capability_curves, load_elicitation, read_elicited_samples
-from .concepts import LEVEL_NAMES
-from .evaluate import Evaluation
-from .phases import Phases, class_learning_steps, find_phases
-from .render import render, sample_attributes
-from .run import Run, RunFolderError
 
 PHASE_ORDER = ("training classes learned", "memorization", "hidden capability", "generalization")
 PHASE_HELP = {
@@ -277,7 +277,7 @@ class RunDashboard:
 
     def animation(self, smoothing: float = 0.0, frame_ms: int = 400) -> bytes:
         """A GIF of the trajectories growing checkpoint by checkpoint, with each checkpoint's generations."""
-        from .analysis import smooth
+        from ..analysis.definitions import smooth
 
         xy = smooth(self.evaluation.coordinates, smoothing)[..., :2]
         grids = []

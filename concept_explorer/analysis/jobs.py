@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..core.config import RunConfig, cpu_preset, with_overrides
+from ..core.run import Run, RunFolderError
 from .capability import ElicitConfig, elicit_run
-from .config import RunConfig, cpu_preset, with_overrides
 from .evaluate import EvalConfig, evaluate_run
 from .probes import Probe, probe_fits
-from .run import Run, RunFolderError
 
 STEP_CHOICES = (300, 600, 1500, 3000, 6000)
 
@@ -129,7 +129,7 @@ class TrainingJob:
         return False
 
     def _work(self, config: RunConfig, out: Path) -> None:
-        from .training import train
+        from ..core.training import train
 
         train_fn = self._train_fn or train
         step_count = [0]

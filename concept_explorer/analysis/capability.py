@@ -20,10 +20,10 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from .analysis import LearningStep, hidden_capability_gap, learning_step, summarize_class
+from ..core.run import Run, RunFolderError, atomic_save_tensors
+from .definitions import LearningStep, hidden_capability_gap, learning_step, summarize_class
 from .elicit import intervention, overprompt, patch_embedding
 from .evaluate import ensure_probe, file_digest, generate, probe_path, save_summary
-from .run import Run, RunFolderError, atomic_save_tensors
 
 FAMILIES = ("plain", "overprompt", "intervention", "patch")
 

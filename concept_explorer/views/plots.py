@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .analysis import smooth
+from ..analysis.definitions import smooth
 from .images import class_colors, class_grid, image_grid, png_data_uri
 
 __all__ = [
