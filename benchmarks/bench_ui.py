@@ -118,7 +118,8 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
 def bench_live(run_dir: Path, repeats: int) -> dict:
     import torch
 
-    from concept_explorer.analysis.live import DEFAULT_SAMPLE_STEPS, DEFAULT_SAMPLES, LiveGenerator, LiveSettings
+    from concept_explorer.analysis.live import LiveGenerator, LiveSettings
+    from concept_explorer.core.limits import DEFAULT_SAMPLE_STEPS, DEFAULT_SAMPLES
     from concept_explorer.core.run import Run
 
     torch.set_num_threads(1)  # as `serve` runs it: one core samples, the other serves

@@ -240,7 +240,6 @@ def add_probe(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from .analysis.evaluate import probe_path
     from .analysis.probes import class_mean_accuracy, probe_config_for, train_probe
 
     _device(args)
@@ -258,7 +257,7 @@ def run_probe(args: argparse.Namespace) -> int:
         code = space.parse_class(label)
         print(f"{label} {space.class_name(code):<16}" + "  ".join(f"{v:8.1%}" for v in values))
     worst = min(min(v) for v in accuracy.values())
-    out = args.out or probe_path(run)
+    out = args.out or run.layout.probe
     probe.save(out)
     print(f"Saved {out}; lowest accuracy {worst:.1%}.")
     if worst < 0.99:

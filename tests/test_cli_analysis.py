@@ -13,7 +13,7 @@ from concept_explorer.analysis.evaluate import Evaluation
 from concept_explorer.analysis.probes import probe_config_for, train_probe
 from concept_explorer.cli import main
 from concept_explorer.core.config import cpu_preset, with_overrides
-from concept_explorer.core.run import Run
+from concept_explorer.core.run import Run, RunLayout
 
 
 def _tiny_probe(run_folder: Path) -> None:
@@ -21,7 +21,7 @@ def _tiny_probe(run_folder: Path) -> None:
     folder may hold its probe before training starts)."""
     space = with_overrides(cpu_preset(), TINY_OVERRIDES).concept_space
     probe = train_probe(dataclasses.replace(probe_config_for(space), steps=2, batch_size=16, width=8), progress=False)
-    probe.save(run_folder / "probe" / "probe.safetensors")
+    probe.save(RunLayout(run_folder).probe)
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ from concept_explorer.analysis.elicit import (
     overprompt,
     patch_embedding,
 )
-from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run, generate, probe_path
+from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run
+from concept_explorer.core.sampling import generate
 from concept_explorer.analysis.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
 from concept_explorer.core.config import cpu_preset, with_overrides
 from concept_explorer.core.run import Run, RunFolderError
@@ -37,7 +38,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     run = train(config, tmp_path_factory.mktemp("runs") / "tiny", device="cpu", progress=False)
     probe = train_probe(dataclasses.replace(probe_config_for(config.concept_space), steps=3, batch_size=16,
                                             width=8), progress=False)
-    probe.save(probe_path(run))
+    probe.save(run.layout.probe)
     return Run.open(run.path)
 
 
@@ -64,7 +65,7 @@ def test_probe_reads_class_means_and_empty_images() -> None:
 
 
 def test_probe_round_trip_and_resolution_check(tmp_path: Path, tiny_run: Run) -> None:
-    probe = Probe.load(probe_path(tiny_run))
+    probe = Probe.load(tiny_run.layout.probe)
     probe.save(tmp_path / "p.safetensors")
     again = Probe.load(tmp_path / "p.safetensors")
     images = torch.rand(3, 3, 8, 8)
@@ -101,7 +102,7 @@ def test_stored_summary_matches_recomputation(run_copy: Run) -> None:
     assert torch.equal(stored["labels"], labels)
     images = generate(run_copy.load_model(4), h, run_copy.config.train.sample_steps, EVAL.seed)
     assert torch.equal(images, stored["images"])
-    scores = Probe.load(probe_path(run_copy)).score(images)
+    scores = Probe.load(run_copy.layout.probe).score(images)
     for index, code in enumerate(evaluation.classes):
         fresh = summarize_class(scores.p_level1[labels == index].numpy(), scores.p_present[labels == index].numpy(),
                                 code).to_dict()
@@ -114,7 +115,7 @@ def test_new_probe_rescores_without_sampling(run_copy: Run) -> None:
     space = run_copy.config.concept_space
     other = train_probe(dataclasses.replace(probe_config_for(space), steps=2, batch_size=16, width=8, seed=9),
                         progress=False)
-    other.save(probe_path(run_copy))
+    other.save(run_copy.layout.probe)
     assert evaluate_run(run_copy, EVAL, progress=False) == []  # nothing re-sampled...
     after = Evaluation(run_copy)
     assert torch.equal(after.samples(2)["images"], before)
@@ -131,7 +132,7 @@ def test_zero_strengths_and_self_patch_equal_plain_sampling(tiny_run: Run) -> No
     code = (1, 1)
     plain = _plain(model, space, code)
     pushed = overprompt(space, code, {"color": 0.0, "size": 0.0})
-    assert torch.equal(pushed.h, space.class_prompt(code)) and pushed.clipped == []
+    assert torch.equal(pushed.h, space.class_prompt(code)) and pushed.clipped == ()
     assert torch.equal(generate(model, pushed.h[None].repeat(3, 1), 5, seed=11), plain)
     assert intervention(model, space, code, {"color": 0.0}) is None
     zero_edit = intervention(model, space, code, {"color": 0.0, "size": 0.0})
@@ -150,7 +151,7 @@ def test_overprompt_moves_along_the_axis_and_reports_clipping(tiny_run: Run) -> 
     assert pushed.h[4:7].tolist() == pytest.approx([0.1, 0.3, 0.9])  # Δ-equivalent 0.8
     assert pushed.h[7] == space.class_prompt((1, 1))[7]  # size untouched
     far = overprompt(space, (1, 1), {"color": 3.0})
-    assert far.clipped == ["color"] and far.h[4:7].tolist() == pytest.approx([0.0, 0.3, 1.0])
+    assert far.clipped == ("color",) and far.h[4:7].tolist() == pytest.approx([0.0, 0.3, 1.0])
     toward_red = overprompt(space, (0, 1), {"color": 1.0})
     assert toward_red.h[4:7].tolist() == pytest.approx([0.9, 0.3, 0.1])
 
@@ -203,7 +204,7 @@ def test_capability_curves_are_incremental(run_copy: Run) -> None:
         assert curves.joint[family].shape == (3,)
         assert np.all((curves.joint[family] >= 0) & (curves.joint[family] <= 1))
     # At the final checkpoint the patched embedding is the model's own: patch equals plain.
-    final = json.loads((run_copy.path / "elicitation" / "summary.json").read_text())["per_step"]["6"]
+    final = json.loads(run_copy.layout.elicitation_summary.read_text())["per_step"]["6"]
     assert final["patch@final"] == final["plain"]
     with pytest.raises(ValueError, match="Unknown concept"):
         elicit_run(run_copy, ElicitConfig(concepts=("texture",)), progress=False)

@@ -83,7 +83,7 @@ def test_load_view_opens_the_default_run_at_its_last_checkpoint(client):
     result = client.predict(api_name="/load_view")
     assert result[0]["maximum"] == 2 and result[0]["value"] == 2
     # Buttons, states and rows are not part of API results: [slider, run info, learning steps, 4 positions, ...]
-    assert "**plain**" in result[1] and "(Δcolor = 0.4" in result[1]
+    assert result[1].startswith("plain · preset cpu") and "(Δcolor = 0.4" in result[1]
     assert result[4]["visible"] is True and result[3]["visible"] is False  # colour shown, shape hidden
     panels = client.predict("plain", 2, 0.0, False, api_name="/load_view_panels")
     assert "step 6" in panels[0]
@@ -176,7 +176,7 @@ def test_select_run_adapts_the_controls(client):
     assert client.predict("plain", 1, api_name="/select_run")[14]["visible"] is False
     assert "Unknown run" in error_of(client, "ghost", 1, api_name="/select_run")
     assert "step 6" in client.predict("cfg", 2, 0.0, False, api_name="/select_run_panels")[0]
-    assert "Right: **plain**" in client.predict("cfg", "plain", 2, 0.0, False, api_name="/select_run_compare")[0]
+    assert "Right: plain · preset" in client.predict("cfg", "plain", 2, 0.0, False, api_name="/select_run_compare")[0]
 
 
 def test_generate_places_live_samples_in_concept_space(client):
@@ -211,7 +211,7 @@ def test_prompt_class_and_direction_controls(client):
 def test_compare_two_runs_at_the_same_step(client):
     caption, left, left_curves, right, right_curves = client.predict("plain", "cfg", 1, 0.0, False,
                                                                       api_name="/compare")
-    assert "Left: **plain**" in caption and "Right: **cfg**" in caption and "Δcolor = 0.3" in caption
+    assert "Left: plain · preset" in caption and "Right: cfg · preset" in caption and "Δcolor = 0.3" in caption
     assert json.loads(right["plot"])["layout"]["title"]["text"] == "cfg · step 4"
     empty = client.predict("plain", "", 1, 0.0, False, api_name="/show_compare_step")
     assert empty[0] == "Choose a second run to compare."

@@ -18,7 +18,7 @@ import torch
 from conftest import TINY_OVERRIDES
 
 from concept_explorer.analysis.capability import ElicitConfig, elicit_run
-from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run, probe_path
+from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run
 from concept_explorer.analysis.probes import probe_config_for, train_probe
 from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
 from concept_explorer.core.training import train
@@ -36,7 +36,7 @@ def tiny_config(**overrides: object) -> RunConfig:
 def make_run(path: Path, config: RunConfig) -> Path:
     run = train(config, path, device="cpu", progress=False)
     probe = train_probe(probe_config_for(config.concept_space, steps=5, batch_size=16), progress=False)
-    probe.save(probe_path(run))
+    probe.save(run.layout.probe)
     evaluate_run(run, EvalConfig(samples_per_class=4), progress=False)
     elicit_run(run, ElicitConfig(samples=4), progress=False)
     return path

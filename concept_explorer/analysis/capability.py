@@ -1,8 +1,8 @@
 """Capability curves: held-out-class accuracy per checkpoint under plain prompting and each elicitation method,
 and the hidden-capability gap they imply.
 
-    RUN/elicitation/<step>.safetensors   per method and held-out class: images (uint8) and probe probabilities
-    RUN/elicitation/summary.json         settings, probe identity, per step → method → class summary
+    elicitation samples per step   per method and held-out class: images (uint8) and probe probabilities
+    elicitation summary            settings, probe identity, per step → method → class summary
 
 Every method at a checkpoint uses the same sampler seed and batch layout, so the methods differ only in the
 prompt, the embedding edit or the embedding weights (overprompt 0 and intervention 0 are plain, bit for bit).
@@ -12,18 +12,18 @@ sampling noise of a max (≈ ±0.06 at 64 samples), which the UI shows beside ev
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
 
-from ..core.run import Run, RunFolderError, atomic_save_tensors
+from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
+from ..core.sampling import generate
 from .definitions import LearningStep, hidden_capability_gap, learning_step, summarize_class
 from .elicit import intervention, overprompt, patch_embedding
-from .evaluate import ensure_probe, file_digest, generate, probe_path, save_summary
+from .probes import ensure_probe
+from .summaries import StepSummary, read_summary
 
 FAMILIES = ("plain", "overprompt", "intervention", "patch")
 
@@ -56,18 +56,14 @@ def elicit_run(
     for concept in config.concepts:
         if concept not in space.concepts:
             raise ValueError(f"Unknown concept {concept!r}; this run's concepts are {list(space.concepts)}.")
-    directory = run.path / "elicitation"
-    summary_path = directory / "summary.json"
     probe = ensure_probe(run, progress=progress)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
-    settings |= {"sample_steps": run.config.train.sample_steps, "probe": file_digest(probe_path(run)),
+    settings |= {"sample_steps": run.config.train.sample_steps, "probe": file_digest(run.layout.probe),
                  "donor_step": run.final_step}
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    if summary.get("settings") != settings:
-        summary = {"settings": settings, "per_step": {}}
+    summary = StepSummary(run.layout.elicitation_summary, settings)
     donor = run.load_state(run.final_step) if config.patch else None
-    todo = [s for s in (steps or run.steps) if str(run.check_step(s)) not in summary["per_step"]]
-    for step in tqdm(todo, disable=not progress, desc="elicit", unit="ckpt"):
+
+    def row_at(step: int) -> dict:
         model = run.load_model(step, device)
         tensors: dict[str, torch.Tensor] = {}
         row: dict[str, dict] = {}
@@ -89,12 +85,10 @@ def elicit_run(
                 tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/p_level1": scores.p_level1,
                             f"{key}/{label}/p_present": scores.p_present}
                 row[key][label] = summarize_class(scores.p_level1.numpy(), scores.p_present.numpy(), code).to_dict()
-        atomic_save_tensors(directory / f"{step}.safetensors", tensors)
-        summary["per_step"][str(step)] = row
-        save_summary(summary_path, summary)
-    if not todo:
-        save_summary(summary_path, summary)
-    return todo
+        atomic_save_tensors(run.layout.elicitation_samples(step), tensors)
+        return row
+
+    return summary.fill([run.check_step(s) for s in (steps or run.steps)], row_at, "elicit", progress)
 
 
 @dataclass(frozen=True)
@@ -114,13 +108,8 @@ class CapabilityCurves:
 
 
 def load_elicitation(run: Run) -> dict:
-    path = run.path / "elicitation" / "summary.json"
-    if not path.is_file():
-        raise RunFolderError(f"{run.name} has no capability curves yet; run `concept-explorer elicit {run.path}`.")
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        raise RunFolderError(f"{path} is corrupt; delete it and re-run elicit.") from None
+    return read_summary(run.layout.elicitation_summary,
+                        f"{run.name} has no capability curves yet; run `concept-explorer elicit {run.path}`.")
 
 
 def capability_curves(
@@ -148,7 +137,7 @@ def capability_curves(
 
 def read_elicited_samples(run: Run, step: int) -> dict[str, torch.Tensor]:
     run.check_step(step)
-    path = run.path / "elicitation" / f"{step}.safetensors"
+    path = run.layout.elicitation_samples(step)
     if not path.is_file():
         raise RunFolderError(f"Checkpoint {step} of {run.name} has no elicitation samples; run elicit again.")
     return load_file(path)

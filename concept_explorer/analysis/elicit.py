@@ -1,11 +1,12 @@
 """Eliciting hidden capabilities at a checkpoint (reference §5): overprompting, linear latent intervention,
 embedding patching and classifier-free guidance — each a function of a loaded model, usable from Python, the CLI
-and the UI — plus the per-checkpoint capability curves that measure the hidden-capability gap.
+and the UI. The capability curves that measure them across a trajectory are in capability.py.
 
 Strength conventions (0 is always the plain prompt, bit for bit):
 - overprompt s: each chosen concept of the prompt moves past its class mean, away from the other level, by
   s·Δ/2, so the prompt has the Δ-equivalent Δ·(1 + s) (the authors' grid is Δ-equivalents 0.2…0.9, §5.1);
-  values are clipped to [0, 1] and the clipped slots are reported.
+  values are clipped to [0, 1] and the clipped concepts are reported. The same push applies to any base prompt
+  (live generation starts from the viewer's concept sliders instead of the class mean).
 - intervention s: e′ = e + s·d with d = e(level-1 prompt) − e(level-0 prompt) of a concept, computed at the
   checkpoint it is applied to from training-class means (difference directions, §5.2's cleaner choice);
   `projection` mode instead adds s·(e·d̂)d̂ (the authors' form). The sign follows the target class's level.
@@ -14,19 +15,13 @@ Strength conventions (0 is always the plain prompt, bit for bit):
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
 
 from ..core.concepts import H_SLOTS, ConceptSpace
+from ..core.limits import finite
 from ..core.vdm import VDM, EmbeddingEdit
-
-
-def _check_strength(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} strength must be a finite number, got {value!r}.")
-    return float(value)
 
 
 def _check_concept(space: ConceptSpace, concept: str) -> str:
@@ -38,22 +33,22 @@ def _check_concept(space: ConceptSpace, concept: str) -> str:
 @dataclass(frozen=True)
 class Overprompt:
     h: torch.Tensor  # (11,)
-    clipped: list[str]  # concepts whose slots were clipped to [0, 1]
+    clipped: tuple[str, ...]  # concepts whose slots were clipped to [0, 1]
 
 
-def overprompt(space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float]) -> Overprompt:
-    """The class-mean prompt of `code` pushed along the given concepts' semantic axes."""
-    h = space.class_prompt(code)
-    clipped = []
+def overprompt(
+    space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float], base: torch.Tensor | None = None
+) -> Overprompt:
+    """A prompt pushed along the given concepts' semantic axes, away from the other level of `code`'s class.
+    `base` is the prompt to push (default: the class mean of `code`); every concept's slots end in [0, 1]."""
+    h = space.class_prompt(code) if base is None else base.clone()
     for concept, strength in strengths.items():
-        strength = _check_strength(f"overprompt {concept}", strength)
+        strength = finite(f"overprompt {concept} strength", strength)
         bit = code[space.concepts.index(_check_concept(space, concept))]
         slot = H_SLOTS[concept]
-        pushed = h[slot] + (1 if bit else -1) * strength * space.concept_axis(concept)[slot] / 2
-        if ((pushed < 0) | (pushed > 1)).any():
-            clipped.append(concept)
-        h[slot] = pushed.clamp(0, 1)
-    return Overprompt(h=h, clipped=clipped)
+        h[slot] = h[slot] + (1 if bit else -1) * strength * space.concept_axis(concept)[slot] / 2
+    clipped = tuple(c for c in space.concepts if ((h[H_SLOTS[c]] < 0) | (h[H_SLOTS[c]] > 1)).any())
+    return Overprompt(h=h.clamp(0, 1), clipped=clipped)
 
 
 @torch.no_grad()
@@ -76,7 +71,7 @@ def intervention(
     (so the plain sampler runs, bit for bit)."""
     terms = []
     for concept, strength in strengths.items():
-        strength = _check_strength(f"intervention {concept}", strength)
+        strength = finite(f"intervention {concept} strength", strength)
         if strength == 0:
             continue
         sign = 1.0 if code[space.concepts.index(_check_concept(space, concept))] else -1.0
@@ -107,7 +102,7 @@ def patch_embedding(model: VDM, donor_state: dict[str, torch.Tensor]) -> VDM:
 
 
 def check_guidance(weight: float, trained_with_null: bool) -> float:
-    weight = _check_strength("guidance", weight)
+    weight = finite("guidance weight", weight)
     if weight != 1.0 and not trained_with_null:
         raise ValueError("This run was trained without a null token (p_uncond = 0), so guidance must be 1.")
     return weight

@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..core import limits
 from ..core.config import RunConfig, cpu_preset, with_overrides
-from ..core.run import Run, RunFolderError
+from ..core.run import Run, RunFolderError, RunLayout
 from .capability import ElicitConfig, elicit_run
 from .evaluate import EvalConfig, evaluate_run
 from .probes import Probe, probe_fits
-
-STEP_CHOICES = (300, 600, 1500, 3000, 6000)
 
 
 @dataclass(frozen=True)
@@ -43,19 +42,13 @@ class JobStatus:
 
 def job_config(delta_color: float, delta_size: float, num_steps: int, checkpoints: int, seed: int) -> RunConfig:
     """The cpu preset with the viewer's concept signals and length; a clear ValueError for bad values."""
-    for name, value, low, high in (("Δcolor", delta_color, 0.05, 0.8), ("Δsize", delta_size, 0.05, 0.4)):
-        if not isinstance(value, (int, float)) or not low <= value <= high:
-            raise ValueError(f"{name} must be between {low} and {high}, got {value!r}.")
-    if int(num_steps) != num_steps or not 20 <= num_steps <= 20_000:
-        raise ValueError(f"Training steps must be a whole number from 20 to 20000, got {num_steps!r}.")
-    if int(checkpoints) != checkpoints or not 2 <= checkpoints <= 64:
-        raise ValueError(f"Checkpoints must be a whole number from 2 to 64, got {checkpoints!r}.")
-    if int(seed) != seed or not 0 <= seed < 2**31:
-        raise ValueError(f"Seed must be a whole number from 0 to 2147483647, got {seed!r}.")
+    num_steps = limits.JOB_STEPS.check("Training steps", num_steps)
     return with_overrides(cpu_preset(), {
-        "concept_space.delta_color": float(delta_color), "concept_space.delta_size": float(delta_size),
-        "train.num_steps": int(num_steps), "train.checkpoint_count": int(checkpoints),
-        "train.checkpoint_start": max(1, min(100, int(num_steps) // 20)), "train.seed": int(seed),
+        "concept_space.delta_color": limits.PROBED_DELTA["color"].check("Δcolor", delta_color),
+        "concept_space.delta_size": limits.PROBED_DELTA["size"].check("Δsize", delta_size),
+        "train.num_steps": num_steps,
+        "train.checkpoint_count": limits.JOB_CHECKPOINTS.check("Checkpoints", checkpoints),
+        "train.checkpoint_start": max(1, min(100, num_steps // 20)), "train.seed": limits.SEED.check("Seed", seed),
     })
 
 
@@ -118,11 +111,12 @@ class TrainingJob:
     # -- the thread -------------------------------------------------------------------------------------------------
     def _copy_fitting_probe(self, out: Path, config: RunConfig) -> bool:
         for source in self.probe_sources():
-            path = Path(source) / "probe" / "probe.safetensors"
+            path = RunLayout(Path(source)).probe
             try:
                 if path.is_file() and probe_fits(Probe.load(path).config, config.concept_space):
-                    (out / "probe").mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, out / "probe" / "probe.safetensors")
+                    target = RunLayout(out).probe
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
                     return True
             except RunFolderError:
                 continue
@@ -141,7 +135,7 @@ class TrainingJob:
             return self._stop.is_set()
 
         def after_checkpoint(run: Run, step: int) -> None:
-            if not (out / "probe" / "probe.safetensors").is_file() and not self._copy_fitting_probe(out, config):
+            if not RunLayout(out).probe.is_file() and not self._copy_fitting_probe(out, config):
                 self._update(message="Training a probe for this geometry (once, a minute or two)…")
             self._update(step=step, message=f"Evaluating checkpoint {step}…")
             evaluate_run(run, EvalConfig(samples_per_class=self.samples_per_class), steps=[step], progress=False)

@@ -7,8 +7,7 @@ one-sentence `ValueError`, and caches results by their inputs, so moving a slide
 Settings, and how they map onto the core's elicitation functions (elicit.py):
 - `concept_vector`: a position along each concept's semantic axis, 0 = level-0 class mean (red, large), 1 =
   level-1 class mean (blue, small); h = `ConceptSpace.prompt_at(positions)`, clipped to [0, 1] like training h.
-- `overprompt` s: each concept in `overprompt_concepts` moves away from the other level by s/2 along its axis —
-  the same shift as `elicit.overprompt` (s·Δ/2 in attribute units) applied to the slider position.
+- `overprompt` s: `elicit.overprompt` applied to that prompt, for each concept in `overprompt_concepts`.
 - `intervention` weights w_k and `intervention_strength` s: `elicit.intervention` with strengths s·w_k toward the
   target class (the class nearest to the concept vector), difference directions of this checkpoint.
 - `patch_step`: `elicit.patch_embedding` with the ConceptEmbedding of that checkpoint.
@@ -17,7 +16,6 @@ Settings, and how they map onto the core's elicitation functions (elicit.py):
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -26,43 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..core.concepts import H_SLOTS
+from ..core import limits
 from ..core.run import Run
+from ..core.sampling import generate
 from ..core.vdm import VDM
-from .elicit import check_guidance, intervention, patch_embedding
-from .evaluate import generate, probe_path
+from .definitions import summarize_class
+from .elicit import check_guidance, intervention, overprompt, patch_embedding
 from .probes import Probe
-
-POSITION_RANGE = (-0.5, 1.5)
-OVERPROMPT_RANGE = (0.0, 4.0)
-WEIGHT_RANGE = (-1.0, 1.0)
-STRENGTH_RANGE = (-8.0, 8.0)
-GUIDANCE_RANGE = (0.0, 10.0)
-SAMPLES_RANGE = (1, 64)
-SAMPLE_STEPS_RANGE = (1, 1000)
-MAX_SEED = 2**31 - 1
-DEFAULT_SAMPLES = 16
-DEFAULT_SAMPLE_STEPS = 20
-"""Fewer than the 50 steps of stored evaluations, for speed: 16 samples at a cpu-preset checkpoint take well under
-a second on one core (benchmarks/bench_ui.py). Probe coordinates at 20 steps track those at 50 closely."""
-
-
-def _number(name: str, value: Any, bounds: tuple[float, float]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value:g}.")
-    return float(value)
-
-
-def _integer(name: str, value: Any, bounds: tuple[int, int]) -> int:
-    number = _number(name, value, bounds)
-    if not number.is_integer():
-        raise ValueError(f"{name} must be a whole number, got {value!r}.")
-    return int(number)
 
 
 @dataclass(frozen=True)
@@ -79,8 +48,8 @@ class LiveSettings:
     patch_step: int | None = None
     guidance: float = 1.0
     seed: int = 0
-    samples: int = DEFAULT_SAMPLES
-    sample_steps: int = DEFAULT_SAMPLE_STEPS
+    samples: int = limits.DEFAULT_SAMPLES
+    sample_steps: int = limits.DEFAULT_SAMPLE_STEPS
 
     def validated(self, run: Run) -> LiveSettings:
         """A normalised copy (ints as ints, floats as floats), or a ValueError saying what is wrong."""
@@ -91,28 +60,28 @@ class LiveSettings:
         if len(self.concept_vector) != len(concepts):
             raise ValueError(f"The concept vector needs one position per concept {concepts}, got "
                              f"{len(self.concept_vector)}.")
-        vector = tuple(_number(f"{c} position", v, POSITION_RANGE) for c, v in zip(concepts, self.concept_vector))
+        vector = tuple(limits.POSITION.check(f"{c} position", v) for c, v in zip(concepts, self.concept_vector))
         unknown = [c for c in self.overprompt_concepts if c not in concepts]
         if unknown:
             raise ValueError(f"Unknown concept(s) {unknown} to overprompt; this run's concepts are {concepts}.")
         weights = self.intervention or (0.0,) * len(concepts)
         if len(weights) != len(concepts):
             raise ValueError(f"The intervention direction needs one weight per concept {concepts}, got {len(weights)}.")
-        weights = tuple(_number(f"{c} intervention weight", w, WEIGHT_RANGE) for c, w in zip(concepts, weights))
+        weights = tuple(limits.WEIGHT.check(f"{c} intervention weight", w) for c, w in zip(concepts, weights))
         if not isinstance(self.projection, bool):
             raise ValueError(f"projection must be true or false, got {self.projection!r}.")
-        guidance = _number("guidance weight", self.guidance, GUIDANCE_RANGE)
+        guidance = limits.GUIDANCE.check("guidance weight", self.guidance)
         check_guidance(guidance, run.config.train.p_uncond > 0)
         return LiveSettings(
             step=step, concept_vector=vector,
-            overprompt=_number("overprompt strength", self.overprompt, OVERPROMPT_RANGE),
+            overprompt=limits.OVERPROMPT.check("overprompt strength", self.overprompt),
             overprompt_concepts=tuple(c for c in concepts if c in self.overprompt_concepts),
             intervention=weights,
-            intervention_strength=_number("intervention strength", self.intervention_strength, STRENGTH_RANGE),
+            intervention_strength=limits.STRENGTH.check("intervention strength", self.intervention_strength),
             projection=self.projection, patch_step=patch, guidance=guidance,
-            seed=_integer("seed", self.seed, (0, MAX_SEED)),
-            samples=_integer("sample count", self.samples, SAMPLES_RANGE),
-            sample_steps=_integer("sampling steps", self.sample_steps, SAMPLE_STEPS_RANGE),
+            seed=limits.SEED.check("seed", self.seed),
+            samples=limits.SAMPLES.check("sample count", self.samples),
+            sample_steps=limits.SAMPLE_STEPS.check("sampling steps", self.sample_steps),
         )
 
     def target_code(self) -> tuple[int, ...]:
@@ -121,7 +90,7 @@ class LiveSettings:
 
 
 def _check_step(run: Run, step: Any, name: str) -> int:
-    value = _integer(name, step, (0, 10**9))
+    value = limits.STEP.check(name, step)
     if value not in run.steps:
         if not run.steps:
             raise ValueError(f"{run.name} has no checkpoints yet.")
@@ -147,13 +116,11 @@ class LiveResult:
         """One line for the UI: where the samples landed."""
         if self.coordinates is None:
             return f"{len(self.images)} samples; this run has no probe, so they are not placed in concept space."
-        present = self.presence >= 0.5
-        if not present.any():
+        summary = summarize_class(self.coordinates, self.presence, tuple(int(b) for b in self.target))
+        if summary.presence == 0:
             return f"No object in any of the {len(self.images)} samples."
-        bits = (self.coordinates[present] > 0.5).astype(int)
-        hit = float((bits == np.array([int(b) for b in self.target])).all(1).mean()) * present.mean()
-        return (f"{hit:.0%} of {len(self.images)} samples are {self.target_name}; "
-                f"{present.mean():.0%} show an object.")
+        return (f"{summary.joint_accuracy:.0%} of {len(self.images)} samples are {self.target_name}; "
+                f"{summary.presence:.0%} show an object.")
 
 
 class LiveGenerator:
@@ -197,32 +164,14 @@ class LiveGenerator:
         return model
 
     def probe(self, run: Run) -> Probe | None:
-        path = probe_path(run)
+        path = run.layout.probe
         key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else None)
         with self._lock:
             if key not in self._probes:
                 self._probes[key] = Probe.load(path) if path.is_file() else None
             return self._probes[key]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-            self._probes.clear()
-            self._results.clear()
-
     # -- generation -------------------------------------------------------------------------------------------------
-    def prompt(self, run: Run, settings: LiveSettings) -> tuple[torch.Tensor, tuple[str, ...]]:
-        """h (11,) for validated settings, clipped to [0, 1], and the concepts that were clipped."""
-        space = run.config.concept_space
-        code = settings.target_code()
-        positions = list(settings.concept_vector)
-        for k, concept in enumerate(space.concepts):
-            if concept in settings.overprompt_concepts:
-                positions[k] += (1 if code[k] else -1) * settings.overprompt / 2
-        h = space.prompt_at(positions)
-        clipped = tuple(c for c in space.concepts if ((h[H_SLOTS[c]] < 0) | (h[H_SLOTS[c]] > 1)).any())
-        return h.clamp(0, 1), clipped
-
     def generate(self, run: Run, settings: LiveSettings) -> LiveResult:
         """Sample and score, or return the cached result of identical settings (the same object)."""
         settings = settings.validated(run)
@@ -236,7 +185,9 @@ class LiveGenerator:
         started = time.perf_counter()
         space = run.config.concept_space
         code = settings.target_code()
-        h, clipped = self.prompt(run, settings)
+        prompt = overprompt(space, code, {c: settings.overprompt for c in settings.overprompt_concepts},
+                            base=space.prompt_at(settings.concept_vector))
+        h, clipped = prompt.h, prompt.clipped
         model = self.model(run, settings.step, settings.patch_step)
         strengths = {c: settings.intervention_strength * w for c, w in zip(space.concepts, settings.intervention)}
         edit = intervention(model, space, code, strengths, projection=settings.projection)

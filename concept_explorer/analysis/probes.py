@@ -20,17 +20,18 @@ from safetensors import safe_open
 from torch import nn
 
 from ..core.concepts import ConceptSpace
+from ..core.limits import PROBED_DELTA
 from ..core.render import render, sample_attributes
-from ..core.run import RunFolderError, atomic_save_tensors
+from ..core.run import Run, RunFolderError, atomic_save_tensors
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
     space: ConceptSpace = field(default_factory=ConceptSpace)
     """Geometry the probe reads (resolution, concepts, size centre, shape); its Δs are replaced by the ranges."""
-    delta_color_range: tuple[float, float] = (0.1, 0.8)
-    delta_size_range: tuple[float, float] = (0.1, 0.4)
-    delta_bg_range: tuple[float, float] = (0.1, 0.8)
+    delta_color_range: tuple[float, float] = PROBED_DELTA["color"].bounds
+    delta_size_range: tuple[float, float] = PROBED_DELTA["size"].bounds
+    delta_bg_range: tuple[float, float] = PROBED_DELTA["bg"].bounds
     width: int = 32
     steps: int = 800
     batch_size: int = 128
@@ -220,3 +221,13 @@ def probe_config_for(space: ConceptSpace, **overrides: object) -> ProbeConfig:
         delta_bg_range=widen(config.delta_bg_range, space.delta_bg),
     )
 
+
+
+def ensure_probe(run: Run, progress: bool = True) -> Probe:
+    """The run's probe, trained the first time it is needed (and stored in the run folder)."""
+    path = run.layout.probe
+    if path.is_file():
+        return Probe.load(path)
+    probe = train_probe(probe_config_for(run.config.concept_space), progress=progress)
+    probe.save(path)
+    return probe

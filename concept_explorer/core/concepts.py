@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .limits import DELTA_MAX
+
 CONDITIONING_DIM = 11
 """Length of h: [shape one-hot(2), x, y, object RGB(3), size, background RGB(3)] (reference-spec §2.1)."""
 
@@ -76,10 +78,10 @@ class ConceptSpace:
             raise ValueError(f"Unknown shape {self.shape!r}; choose from {list(SHAPES)}.")
         if self.resolution < 8:
             raise ValueError(f"Resolution must be at least 8 px, got {self.resolution}.")
-        for name, value, limit in (("delta_color", self.delta_color, 0.8), ("delta_size", self.delta_size, 0.4),
-                                   ("delta_bg", self.delta_bg, 0.8)):
+        for concept, limit in DELTA_MAX.items():
+            value = getattr(self, f"delta_{concept}")
             if not 0.0 < value <= limit:
-                raise ValueError(f"{name} must be in (0, {limit}], got {value}.")
+                raise ValueError(f"delta_{concept} must be in (0, {limit}], got {value}.")
         if self.size_center - self.delta_size / 2 - 3 * self.delta_size / 8 < 0 or self.size_center > 1.5:
             raise ValueError(f"size_center={self.size_center} with delta_size={self.delta_size} gives negative sizes.")
 

@@ -1,26 +1,38 @@
 """The run folder: the one on-disk format that training writes and everything else reads.
 
-    RUN/run.json                 config (incl. concept space and seed), package versions, checkpoint steps, status
-    RUN/steps/<step>.safetensors weights used for sampling at that step (EMA weights when EMA is on)
-    RUN/metrics.jsonl            one JSON line per checkpoint (losses, timing)
-    RUN/resume.safetensors       optimiser, RNG and raw-weight state of the latest save; removed when complete
+    RUN/run.json                        config (incl. concept space and seed), package versions, checkpoint
+                                        steps, status
+    RUN/steps/<step>.safetensors        weights used for sampling at that step (EMA weights when EMA is on)
+    RUN/metrics.jsonl                   one JSON line per checkpoint (losses, timing)
+    RUN/resume.safetensors              raw and EMA weights, optimiser moments and RNG states of the latest save;
+                                        removed when the run completes
+    RUN/probe/probe.safetensors         the probe that scored this run
+    RUN/evaluation/<step>.safetensors   per checkpoint: samples of every class and their probe verdicts
+    RUN/evaluation/summary.json         evaluation settings and per-step, per-class summaries
+    RUN/elicitation/<step>.safetensors  per checkpoint: held-out samples under each elicitation method
+    RUN/elicitation/summary.json        elicitation settings and per-step, per-method summaries
+    RUN/report/                         the static report
 
-Every write goes to a temporary file that is then renamed over the target, so a crash never leaves a
-half-written file behind. Loading needs no training code paths and never unpickles anything.
+This module is the only place that spells these paths (`RunLayout`); everyone else asks it. Every write goes to a
+temporary file that is then renamed over the target, so a crash never leaves a half-written file behind. Loading
+needs no training code paths and never unpickles anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
 import tempfile
 import time
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from .config import RunConfig
@@ -96,29 +108,99 @@ def expected_shapes(config: RunConfig) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
+def file_digest(path: Path) -> str:
+    """A short content hash: identifies which probe scored a summary, so a changed probe re-scores."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each file of a run folder lives. Usable on a folder that is not (yet) a valid run, e.g. to watch
+    one that is being trained."""
+
+    root: Path
+
+    @property
+    def info(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def resume(self) -> Path:
+        return self.root / "resume.safetensors"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.root / "steps" / f"{step}.safetensors"
+
+    @property
+    def probe(self) -> Path:
+        return self.root / "probe" / "probe.safetensors"
+
+    @property
+    def evaluation_summary(self) -> Path:
+        return self.root / "evaluation" / "summary.json"
+
+    def evaluation_samples(self, step: int) -> Path:
+        return self.root / "evaluation" / f"{step}.safetensors"
+
+    @property
+    def elicitation_summary(self) -> Path:
+        return self.root / "elicitation" / "summary.json"
+
+    def elicitation_samples(self, step: int) -> Path:
+        return self.root / "elicitation" / f"{step}.safetensors"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    def is_run(self) -> bool:
+        return self.info.is_file()
+
+    def stamp(self) -> tuple[int | None, ...]:
+        """Changes whenever training, evaluation or elicitation wrote something new (a cache key)."""
+        files = (self.info, self.evaluation_summary, self.elicitation_summary)
+        return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+
+
+@dataclass
+class ResumeState:
+    """Everything training needs to continue to the bit: written at every checkpoint and on a stop request."""
+
+    step: int
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor] | None
+    optimizer: dict[int, dict[str, torch.Tensor]]  # AdamW's per-parameter state, by parameter index
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)  # global, batch, noise (and cuda) generator states
+
+
 class Run:
     """A validated run folder. Create with `Run.create`, open with `Run.open` (which checks every file)."""
 
     def __init__(self, path: Path, info: dict[str, Any], config: RunConfig) -> None:
         self.path = path
+        self.layout = RunLayout(path)
         self.info = info
         self.config = config
 
     # -- paths --------------------------------------------------------------------------------------------------
     @property
     def info_path(self) -> Path:
-        return self.path / "run.json"
+        return self.layout.info
 
     @property
     def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
+        return self.layout.metrics
 
     @property
     def resume_path(self) -> Path:
-        return self.path / "resume.safetensors"
+        return self.layout.resume
 
     def step_path(self, step: int) -> Path:
-        return self.path / "steps" / f"{step}.safetensors"
+        return self.layout.checkpoint(step)
 
     @property
     def name(self) -> str:
@@ -128,7 +210,7 @@ class Run:
     @classmethod
     def create(cls, path: Path, config: RunConfig) -> Run:
         path = Path(path)
-        if (path / "run.json").exists():
+        if RunLayout(path).info.exists():
             raise RunFolderError(f"{path} already holds a run; pass --resume to continue it or choose another --out.")
         info = {
             "format": FORMAT_VERSION,
@@ -147,7 +229,7 @@ class Run:
     @classmethod
     def open(cls, path: str | Path) -> Run:
         path = Path(path)
-        info_path = path / "run.json"
+        info_path = RunLayout(path).info
         if not path.is_dir():
             raise RunFolderError(f"No run folder at {path}; train one with `concept-explorer train --out {path}`.")
         if not info_path.is_file():
@@ -253,3 +335,33 @@ class Run:
         self.info["completed_steps"] = [s for s in self.steps if s <= step]
         self.write_info()
 
+
+    # -- resume file --------------------------------------------------------------------------------------------
+    def write_resume(self, state: ResumeState) -> None:
+        tensors = {f"model.{k}": v for k, v in state.model.items()}
+        tensors |= {f"ema.{k}": v for k, v in (state.ema or {}).items()}
+        for index, values in state.optimizer.items():
+            tensors |= {f"optim.{index}.{key}": torch.as_tensor(value) for key, value in values.items()}
+        tensors |= {f"rng.{name}": value for name, value in state.rng.items()}
+        atomic_save_tensors(self.resume_path, tensors, {"step": str(state.step)})
+
+    def read_resume(self) -> ResumeState:
+        path = self.resume_path
+        if not path.is_file():
+            raise RunFolderError(f"{path} is missing, so {self.path} cannot be resumed (it may be complete).")
+        try:
+            with safe_open(path, "pt") as handle:
+                step = int(handle.metadata()["step"])
+                tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        except Exception as error:  # safetensors raises its own error types
+            raise RunFolderError(f"Cannot read {path} ({error}); the run cannot be resumed.") from None
+        optimizer: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".")
+                optimizer.setdefault(int(index), {})[name] = value
+        ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        return ResumeState(
+            step=step, model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, ema=ema or None,
+            optimizer=optimizer, rng={k[4:]: v for k, v in tensors.items() if k.startswith("rng.")},
+        )

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .config import RunConfig
 from .render import render_classes
-from .run import Run, RunFolderError, atomic_save_tensors
+from .run import ResumeState, Run, RunFolderError
 from .vdm import VDM
 
 
@@ -122,49 +122,30 @@ class Trainer:
 
     # -- resume state -------------------------------------------------------------------------------------------
     def save_resume(self) -> None:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        if self.ema is not None:
-            tensors |= {f"ema.{k}": v for k, v in self.ema.state_dict().items()}
-        optim = self.optimizer.state_dict()
-        for index, state in optim["state"].items():
-            for key, value in state.items():
-                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-        tensors["rng.global"] = torch.get_rng_state()
-        tensors["rng.batch"] = self.batch_generator.get_state()
-        tensors["rng.noise"] = self.noise_generator.get_state()
+        rng = {"global": torch.get_rng_state(), "batch": self.batch_generator.get_state(),
+               "noise": self.noise_generator.get_state()}
         if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        atomic_save_tensors(self.run.resume_path, tensors, {"step": str(self.step)})
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        self.run.write_resume(ResumeState(
+            step=self.step, model=self.model.state_dict(),
+            ema=None if self.ema is None else self.ema.state_dict(),
+            optimizer=self.optimizer.state_dict()["state"], rng=rng,
+        ))
 
     def load_resume(self) -> None:
-        from safetensors import safe_open
-
-        path = self.run.resume_path
-        if not path.is_file():
-            raise RunFolderError(f"{path} is missing, so {self.run.path} cannot be resumed (it may be complete).")
-        try:
-            with safe_open(path, "pt") as handle:
-                step = int(handle.metadata()["step"])
-                tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-        except Exception as error:
-            raise RunFolderError(f"Cannot read {path} ({error}); the run cannot be resumed.") from None
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state = self.run.read_resume()
+        self.model.load_state_dict(state.model)
         if self.ema is not None:
-            self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-        optim = self.optimizer.state_dict()
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".")
-                state.setdefault(int(index), {})[name] = value
-        self.optimizer.load_state_dict({"state": state, "param_groups": optim["param_groups"]})
-        torch.set_rng_state(tensors["rng.global"])
-        self.batch_generator.set_state(tensors["rng.batch"])
-        self.noise_generator.set_state(tensors["rng.noise"])
-        if "rng.cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-        self.step = step
-        self.run.keep_metrics_up_to(step)
+            self.ema.load_state_dict(state.ema or {})
+        groups = self.optimizer.state_dict()["param_groups"]
+        self.optimizer.load_state_dict({"state": state.optimizer, "param_groups": groups})
+        torch.set_rng_state(state.rng["global"])
+        self.batch_generator.set_state(state.rng["batch"])
+        self.noise_generator.set_state(state.rng["noise"])
+        if "cuda" in state.rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state.rng["cuda"], self.device)
+        self.step = state.step
+        self.run.keep_metrics_up_to(state.step)
 
     # -- checkpoints --------------------------------------------------------------------------------------------
     def save_checkpoint(self, train_loss: float, seconds_per_step: float) -> None:

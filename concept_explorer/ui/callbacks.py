@@ -22,11 +22,14 @@ import numpy as np
 from ..analysis.jobs import TrainingJob
 from ..analysis.live import LiveGenerator, LiveResult, LiveSettings
 from ..core.concepts import CONCEPT_ORDER, LEVEL_NAMES
+from ..core.limits import finite
 from ..core.run import RunFolderError
+from ..views import captions
 from ..views import images as raster
+from ..views.catalog import RunCatalog
 from ..views.plots import message_spec
-from ..views.run_view import PHASE_ORDER, RunCatalog, RunDashboard
-from .common import finite, plot, smoothing_value, user_errors
+from ..views.run_view import PHASE_ORDER, RunDashboard
+from .common import plot, smoothing_value, user_errors
 from .state import DIRECTION_CUSTOM, ViewState
 
 PHASE_BUTTONS = dict(zip(("training", "memorization", "hidden", "generalization"), PHASE_ORDER))
@@ -84,8 +87,8 @@ class Explorer:
             step = dashboard.jump_targets.get(phase)
             label = f"{phase.capitalize()} · " + (f"step {step}" if step is not None else "not reached")
             updates[f"jump_{key}"] = gr.update(value=label, interactive=step is not None)
-        updates["run_info"] = dashboard.describe()
-        updates["learning"] = dashboard.learning_summary()
+        updates["run_info"] = captions.describe(dashboard)
+        updates["learning"] = captions.learning_summary(dashboard)
         for c in CONCEPT_ORDER:
             updates[f"pos_{c}"] = gr.update(visible=c in concepts, label=_axis_label(c))
         for c in CONCEPT_ORDER:
@@ -132,7 +135,7 @@ class Explorer:
         return [
             readout,
             plot(self._concept_spec(dashboard, i, smoothing, large, live_state)),
-            dashboard.step_caption(i),
+            captions.step_caption(dashboard, i),
             plot(dashboard.capability(i, large)),
             plot(dashboard.accuracy(i, large)),
             stored,
@@ -299,7 +302,7 @@ class Explorer:
             return ["Choose a second run to compare.", *left, empty, empty]
         second = self.dashboard(other)
         j = second.nearest_index(step)
-        caption = (f"Left: {dashboard.describe()}  \nRight: {second.describe()}  \nThe right run is shown at its "
+        caption = (f"Left: {captions.describe(dashboard)}  \nRight: {captions.describe(second)}  \nThe right run is shown at its "
                    f"checkpoint nearest to step {step:,}: step {second.steps[j]:,}.")
         return [caption, *left,
                 plot(second.concept_space(j, smoothing, large=large, height=480,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from ..core import limits
 from ..core.run import RunFolderError
 
 
@@ -35,14 +35,5 @@ def plot(spec: dict) -> PlotData:
     return PlotData(type="plotly", plot=json.dumps(spec, separators=(",", ":")))
 
 
-def finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
-
-
 def smoothing_value(value: Any) -> float:
-    value = finite("Smoothing", value)
-    if not 0 <= value <= 3:
-        raise ValueError(f"Smoothing must be between 0 and 3 checkpoints, got {value:g}.")
-    return value
+    return limits.SMOOTHING.check("Smoothing (checkpoints)", value)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..views import exports
 from ..views import images as raster
 from .callbacks import GENERATION_CONTROLS, Explorer
 from .common import smoothing_value, user_errors
@@ -39,17 +40,17 @@ class Exports:
     @user_errors
     def export_gif(self, run: str, smoothing: float) -> str:
         path = self._path(run, "-trajectory.gif")
-        path.write_bytes(self.explorer.dashboard(run).animation(smoothing_value(smoothing)))
+        path.write_bytes(exports.animation(self.explorer.dashboard(run), smoothing_value(smoothing)))
         return str(path)
 
     @user_errors
     def export_csv(self, run: str) -> str:
         path = self._path(run, ".csv")
-        path.write_text(self.explorer.dashboard(run).to_csv())
+        path.write_text(exports.to_csv(self.explorer.dashboard(run)))
         return str(path)
 
     @user_errors
     def export_json(self, run: str) -> str:
         path = self._path(run, ".json")
-        path.write_text(self.explorer.dashboard(run).to_json())
+        path.write_text(exports.to_json(self.explorer.dashboard(run)))
         return str(path)

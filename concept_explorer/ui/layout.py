@@ -13,12 +13,13 @@ from functools import partial
 
 import gradio as gr
 
-from ..analysis.live import GUIDANCE_RANGE, OVERPROMPT_RANGE, POSITION_RANGE, SAMPLES_RANGE, WEIGHT_RANGE
+from ..core import limits
 from ..core.concepts import CONCEPT_ORDER
+from ..views import captions
 from . import text
 from .callbacks import NONE_PATCH, PHASE_BUTTONS, RUN_CONTROLS, SPEEDS, Explorer
 from .exports import Exports
-from .state import DIRECTION_CUSTOM, SAMPLE_STEPS_CHOICES, ViewState
+from .state import DIRECTION_CUSTOM, ViewState
 from .train_tab import TrainTab
 
 TORCH = dict(concurrency_id="torch", concurrency_limit=1)
@@ -66,7 +67,7 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                                          allow_custom_value=True, elem_id="run-select")
             with gr.Column(scale=1, min_width=150):
                 present = gr.Checkbox(False, label="Presentation mode", elem_id="present-toggle")
-        run_info = gr.Markdown(first.describe(), elem_id="run-info", elem_classes=["ce-control"])
+        run_info = gr.Markdown(captions.describe(first), elem_id="run-info", elem_classes=["ce-control"])
 
         # -- the shared step control ------------------------------------------------------------------------------
         with gr.Group(elem_id="step-bar"):
@@ -95,7 +96,7 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                     with gr.Column(scale=6, min_width=420):
                         concept_plot = gr.Plot(label="Concept space", show_label=False, elem_id="concept-plot")
                         caption = gr.Markdown("", elem_id="step-caption")
-                        smoothing = gr.Slider(0, 3, value=0.0, step=0.25, elem_id="smoothing",
+                        smoothing = gr.Slider(*limits.SMOOTHING.bounds, value=0.0, step=0.25, elem_id="smoothing",
                                               elem_classes=["ce-control"],
                                               label="trajectory smoothing (Gaussian σ, in checkpoints; 0 = raw)")
                         with gr.Accordion("What am I looking at?", open=False, elem_classes=["ce-control"]):
@@ -112,11 +113,11 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                                     [f"{first.space.class_label(c)} {first.space.class_name(c)}"
                                      for c in first.space.all_classes()], label="prompt a class", value=None,
                                     elem_id="prompt-class")
-                            positions = {c: gr.Slider(*POSITION_RANGE, value=default.positions[c], step=0.05,
+                            positions = {c: gr.Slider(*limits.POSITION.bounds, value=default.positions[c], step=0.05,
                                                       label=c, visible=c in first.concepts, elem_id=f"pos-{c}")
                                          for c in CONCEPT_ORDER}
                             with gr.Row():
-                                overprompt = gr.Slider(*OVERPROMPT_RANGE, value=0.0, step=0.25,
+                                overprompt = gr.Slider(*limits.OVERPROMPT.bounds, value=0.0, step=0.25,
                                                        label="overprompt strength", elem_id="overprompt")
                                 op_concepts = gr.CheckboxGroup(first.concepts, value=["color"],
                                                                label="overprompt along",
@@ -124,10 +125,10 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                             with gr.Row():
                                 direction = gr.Radio([*first.concepts, DIRECTION_CUSTOM], value="color",
                                                      label="intervention direction", elem_id="iv-direction")
-                                strength = gr.Slider(-4, 4, value=0.0, step=0.25, label="intervention strength",
+                                strength = gr.Slider(*limits.STRENGTH.bounds, value=0.0, step=0.25, label="intervention strength",
                                                      elem_id="iv-strength")
                             with gr.Row(visible=False, elem_id="iv-weights") as weights_box:
-                                weights = {c: gr.Slider(*WEIGHT_RANGE, value=0.0, step=0.1, label=f"{c} weight",
+                                weights = {c: gr.Slider(*limits.WEIGHT.bounds, value=0.0, step=0.1, label=f"{c} weight",
                                                         visible=c in first.concepts, elem_id=f"w-{c}")
                                            for c in CONCEPT_ORDER}
                             with gr.Row():
@@ -137,15 +138,14 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                                                                                for s in first.run.steps],
                                                     value=NONE_PATCH, label="embedding patched from",
                                                     elem_id="patch-step")
-                                guidance = gr.Slider(*GUIDANCE_RANGE, value=1.0, step=0.25, label="guidance weight",
+                                guidance = gr.Slider(*limits.GUIDANCE.bounds, value=1.0, step=0.25, label="guidance weight",
                                                      visible=first.supports_guidance, elem_id="guidance")
                             with gr.Row():
                                 seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="seed", min_width=90)
-                                samples = gr.Slider(*SAMPLES_RANGE, value=default.samples, step=1, label="samples",
+                                samples = gr.Slider(*limits.SAMPLES.bounds, value=default.samples, step=1, label="samples",
                                                     elem_id="samples")
-                                sample_steps = gr.Dropdown(list(SAMPLE_STEPS_CHOICES), value=default.sample_steps,
-                                                           label="sampling steps", elem_id="sample-steps",
-                                                           min_width=90)
+                                sample_steps = gr.Slider(*limits.SAMPLE_STEPS.bounds, value=default.sample_steps,
+                                                         step=1, label="sampling steps", elem_id="sample-steps")
                             with gr.Row():
                                 follow = gr.Checkbox(True, label="follow the step control", elem_id="live-follow")
                                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate-btn")
@@ -158,7 +158,7 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
                     with gr.Column(min_width=380):
                         accuracy_plot = gr.Plot(show_label=False, elem_id="accuracy-plot")
                         gr.Markdown(text.ACCURACY_HELP, elem_classes=["ce-help"])
-                learning = gr.Markdown(first.learning_summary(), elem_id="learning-summary",
+                learning = gr.Markdown(captions.learning_summary(first), elem_id="learning-summary",
                                        elem_classes=["ce-help"])
                 with gr.Row():
                     stored_grid = gr.Image(label="Stored generations at this checkpoint", show_label=False,
@@ -188,13 +188,13 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
             with gr.Tab("Train a run", id="train", elem_id="tab-train"):
                 gr.Markdown(text.TRAIN_HELP, elem_classes=["ce-help"])
                 with gr.Row():
-                    delta_color = gr.Slider(0.1, 0.8, value=0.4, step=0.05, label="Δcolor (colour concept signal)",
+                    delta_color = gr.Slider(*limits.PROBED_DELTA["color"].bounds, value=0.4, step=0.05, label="Δcolor (colour concept signal)",
                                             elem_id="train-dcolor")
-                    delta_size = gr.Slider(0.1, 0.4, value=0.4, step=0.05, label="Δsize (size concept signal)",
+                    delta_size = gr.Slider(*limits.PROBED_DELTA["size"].bounds, value=0.4, step=0.05, label="Δsize (size concept signal)",
                                            elem_id="train-dsize")
-                    train_steps = gr.Dropdown([300, 600, 1500, 3000, 6000], value=600, label="training steps",
+                    train_steps = gr.Dropdown(list(limits.JOB_STEP_CHOICES), value=600, label="training steps",
                                               elem_id="train-steps")
-                    train_checkpoints = gr.Slider(4, 32, value=12, step=1, label="checkpoints",
+                    train_checkpoints = gr.Slider(*limits.JOB_CHECKPOINTS.bounds, value=12, step=1, label="checkpoints",
                                                   elem_id="train-checkpoints")
                     train_seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="train-seed")
                 with gr.Row():
@@ -293,7 +293,7 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
 
         gr.on([*(s.release for s in positions.values()), overprompt.release, strength.release,
                *(w.release for w in weights.values()), op_concepts.input, direction.input, projection.input,
-               patch.input, guidance.release, seed.submit, samples.release, sample_steps.input,
+               patch.input, guidance.release, seed.submit, samples.release, sample_steps.release,
                generate_button.click],
               explorer.generate, generate_inputs, live_outputs, api_name="generate", show_progress="minimal",
               show_progress_on=[live_grid], trigger_mode="always_last", **TORCH)

@@ -6,27 +6,14 @@ opens (that value falls back to its default) and the viewer is told which parame
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from ..analysis.live import (
-    DEFAULT_SAMPLE_STEPS,
-    DEFAULT_SAMPLES,
-    GUIDANCE_RANGE,
-    MAX_SEED,
-    OVERPROMPT_RANGE,
-    POSITION_RANGE,
-    SAMPLES_RANGE,
-    STRENGTH_RANGE,
-    WEIGHT_RANGE,
-)
+from ..core import limits
 from ..core.concepts import CONCEPT_ORDER
 
 DIRECTION_CUSTOM = "custom mix"
-SAMPLE_STEPS_CHOICES = (10, 20, 30, 50)
-SMOOTHING_RANGE = (0.0, 3.0)
 
 
 def default_positions() -> dict[str, float]:
@@ -49,8 +36,8 @@ class ViewState:
     patch: int | None = None
     guidance: float = 1.0
     seed: int = 0
-    samples: int = DEFAULT_SAMPLES
-    sample_steps: int = DEFAULT_SAMPLE_STEPS
+    samples: int = limits.DEFAULT_SAMPLES
+    sample_steps: int = limits.DEFAULT_SAMPLE_STEPS
     smoothing: float = 0.0
     present: bool = False
 
@@ -89,39 +76,36 @@ class ViewState:
         positions, weights = dict(state.positions), dict(state.weights)
         changes: dict[str, object] = {}
 
-        def number(key: str, bounds: tuple[float, float], whole: bool = False) -> float | int | None:
+        def number(key: str, bounds: limits.Range) -> float | int | None:
             text = params[key]
             try:
-                value = float(text)
+                return bounds.check(key, float(text))
             except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or not bounds[0] <= value <= bounds[1] or (whole and not value.is_integer()):
-                kind = "a whole number" if whole else "a number"
-                problems.append(f"Ignored {key}={text!r}: it must be {kind} from {bounds[0]:g} to {bounds[1]:g}.")
+                kind = "a whole number" if bounds.whole else "a number"
+                problems.append(f"Ignored {key}={text!r}: it must be {kind} from {bounds.low:g} to {bounds.high:g}.")
                 return None
-            return int(value) if whole else value
 
         readers = {
-            "step": ("step", (0, 10**9), True), "op": ("overprompt", OVERPROMPT_RANGE, False),
-            "ivs": ("strength", STRENGTH_RANGE, False), "patch": ("patch", (0, 10**9), True),
-            "cfg": ("guidance", GUIDANCE_RANGE, False), "seed": ("seed", (0, MAX_SEED), True),
-            "n": ("samples", SAMPLES_RANGE, True), "ss": ("sample_steps", (1, 1000), True),
-            "smooth": ("smoothing", SMOOTHING_RANGE, False),
+            "step": ("step", limits.STEP), "op": ("overprompt", limits.OVERPROMPT),
+            "ivs": ("strength", limits.STRENGTH), "patch": ("patch", limits.STEP),
+            "cfg": ("guidance", limits.GUIDANCE), "seed": ("seed", limits.SEED),
+            "n": ("samples", limits.SAMPLES), "ss": ("sample_steps", limits.SAMPLE_STEPS),
+            "smooth": ("smoothing", limits.SMOOTHING),
         }
         for key, text in params.items():
             if key in readers:
-                name, bounds, whole = readers[key]
-                value = number(key, bounds, whole)
+                name, bounds = readers[key]
+                value = number(key, bounds)
                 if value is not None:
                     changes[name] = value
             elif key in ("run", "vs"):
                 changes["run" if key == "run" else "compare"] = text
             elif key.startswith("c_") and key[2:] in CONCEPT_ORDER:
-                value = number(key, POSITION_RANGE)
+                value = number(key, limits.POSITION)
                 if value is not None:
                     positions[key[2:]] = value
             elif key.startswith("w_") and key[2:] in CONCEPT_ORDER:
-                value = number(key, WEIGHT_RANGE)
+                value = number(key, limits.WEIGHT)
                 if value is not None:
                     weights[key[2:]] = value
             elif key == "opc":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ..analysis.jobs import job_config
-from ..core.run import RunFolderError
+from ..core.limits import finite
+from ..core.run import RunFolderError, RunLayout
 from .callbacks import Explorer
-from .common import finite, plot, smoothing_value, user_errors
+from .common import plot, smoothing_value, user_errors
 
 
 class TrainTab:
@@ -48,7 +49,7 @@ class TrainTab:
         status = self.job.status()
         figure = gr.skip()
         open_button = gr.update(visible=False)
-        if status.run_path is not None and (status.run_path / "evaluation" / "summary.json").is_file():
+        if status.run_path is not None and RunLayout(status.run_path).evaluation_summary.is_file():
             try:
                 name = self.catalog.add(status.run_path)
                 dashboard = self.catalog.get(name)

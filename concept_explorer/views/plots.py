@@ -19,13 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..analysis.definitions import smooth
-from .images import class_colors, class_grid, image_grid, png_data_uri
-
-__all__ = [
-    "accuracy_figure", "accuracy_spec", "as_figure", "capability_figure", "capability_spec", "class_colors",
-    "class_grid", "concept_space_figure", "concept_space_spec", "hidden_window", "image_grid", "message_spec",
-    "png_data_uri",
-]
+from .images import class_colors
 
 FAMILY_COLORS = {"plain": "#222222", "overprompt": "#e6550d", "intervention": "#3182bd", "patch": "#31a354"}
 FAMILY_NAMES = {"plain": "plain prompt", "overprompt": "overprompting", "intervention": "latent intervention",

@@ -16,8 +16,8 @@ from pathlib import Path
 import plotly.io as pio
 
 from ..core.run import atomic_write_bytes
+from . import captions, exports, plots
 from . import images as raster
-from . import plots
 from .run_view import RunDashboard
 
 SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -46,7 +46,7 @@ def write_report(run_path: str | Path, out: str | Path | None = None, step: int 
     generations.png, elicited.png, trajectory.gif. `step` picks the checkpoint shown (default: the hidden-
     capability step if any, else the last). Returns the HTML path and a list of non-fatal problems."""
     dashboard = RunDashboard.load(run_path)
-    out = Path(out) if out else dashboard.run.path / "report"
+    out = Path(out) if out else dashboard.run.layout.report
     out.mkdir(parents=True, exist_ok=True)
     if step is None:
         step = dashboard.jump_targets.get("hidden capability", dashboard.steps[-1])
@@ -63,7 +63,7 @@ def write_report(run_path: str | Path, out: str | Path | None = None, step: int 
         rasters["elicited"] = raster.png_bytes(elicited)
     for name, png in rasters.items():
         atomic_write_bytes(out / f"{name}.png", png)
-    atomic_write_bytes(out / "trajectory.gif", dashboard.animation(smoothing=1.0))
+    atomic_write_bytes(out / "trajectory.gif", exports.animation(dashboard, smoothing=1.0))
 
     parts = []
     for i, (name, figure) in enumerate(figures.items()):
@@ -77,8 +77,8 @@ def write_report(run_path: str | Path, out: str | Path | None = None, step: int 
         dashboard.run.name)}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 img{{max-width:100%;image-rendering:pixelated}}figure{{margin:1em 0}}</style></head><body>
 <h1>Concept Explorer report: {html.escape(dashboard.run.name)}</h1>
-<p>{html.escape(dashboard.describe().replace("**", "").replace("`", ""))}</p>
-<p>{html.escape(dashboard.learning_summary())}</p>
+<p>{html.escape(captions.describe(dashboard))}</p>
+<p>{html.escape(captions.learning_summary(dashboard))}</p>
 <p>Phases: {html.escape(", ".join(f"{k} at step {v}" for k, v in dashboard.jump_targets.items()) or "none found")}.
 Memorization: {html.escape(str(dashboard.phases.memorization.to_dict()))}.</p>
 {''.join(parts)}{images}

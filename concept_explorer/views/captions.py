@@ -1,0 +1,48 @@
+"""The sentences that describe a run and a checkpoint, in plain words (no markup), for the page and the report."""
+
+from __future__ import annotations
+
+from . import plots
+from .run_view import RunDashboard
+
+
+def step_caption(view: RunDashboard, index: int) -> str:
+    """One line about the held-out class at checkpoint `index`."""
+    c = view.labels.index(view.heldout_label)
+    outcomes = view.evaluation.outcomes[index][c]
+    correct = outcomes.get(view.heldout_label, 0.0)
+    others = {k: v for k, v in outcomes.items() if k != view.heldout_label}
+    text = f"Prompted as {view.heldout_name}, {correct:.0%} of the samples are {view.heldout_name}"
+    if others:
+        label, share = max(others.items(), key=lambda item: item[1])
+        name = "no object" if label == "none" else view.names[view.labels.index(label)]
+        text += f"; the most common mistake is {name} ({share:.0%})"
+    phase = view.phase_at(index)
+    if phase:
+        text += f". Phase: {phase}"
+    return text + "."
+
+
+def describe(view: RunDashboard) -> str:
+    """The run in one line: name, preset, geometry, concept signals, checkpoints, seed, status."""
+    config = view.run.config
+    space = config.concept_space
+    deltas = ", ".join(f"Δ{c} = {getattr(space, 'delta_' + c):g}" for c in space.concepts if c != "shape")
+    guidance = f", null token for guidance (p_uncond = {config.train.p_uncond:g})" if view.supports_guidance else ""
+    return (f"{view.run.name} · preset {config.preset} · {space.resolution} px · concepts "
+            f"{', '.join(space.concepts)} ({deltas}) · {len(view.steps)} evaluated checkpoints up to step "
+            f"{view.steps[-1]} · seed {config.train.seed}{guidance} · status {view.run.status}")
+
+
+def learning_summary(view: RunDashboard) -> str:
+    """Every class's learning step, and the held-out class's under each elicitation method with its gap."""
+    rows = []
+    for label, name in zip(view.labels, view.names):
+        step = view.learning[label]["joint"]
+        rows.append(f"{name}{' (held out)' if view.heldout[view.labels.index(label)] else ''}: {step}")
+    if view.curves is not None:
+        for family, learned in view.curves.learned.items():
+            gap = view.curves.gap(family) if family != "plain" else None
+            extra = f" (gap {gap} steps)" if gap is not None else ""
+            rows.append(f"{plots.FAMILY_NAMES.get(family, family)} → {view.heldout_name}: {learned}{extra}")
+    return "Learning steps (first checkpoint of ≥3 in a row at ≥80 % correct): " + "; ".join(rows) + "."

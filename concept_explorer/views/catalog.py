@@ -1,0 +1,89 @@
+"""The runs the app offers: every run folder under the given roots (checkpoints/, runs/) plus folders named on the
+command line, each by a unique name, with its view built once and rebuilt when the run changes on disk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..core.run import RunFolderError, RunLayout
+from .run_view import RunDashboard
+
+
+class RunCatalog:
+    """The runs the app offers, by unique name; dashboards are built once and rebuilt when a run changes."""
+
+    def __init__(self, roots: Iterable[str | Path] = (), extra: Iterable[str | Path] = ()) -> None:
+        self.roots = [Path(r).resolve() for r in roots]
+        self.extra = [Path(p).resolve() for p in extra]
+        self.paths: dict[str, Path] = {}
+        self.problems: dict[str, str] = {}
+        self._dashboards: dict[str, tuple[tuple, RunDashboard]] = {}
+        self._lock = threading.RLock()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-scan the roots: new run folders appear, deleted ones go away."""
+        found: list[Path] = []
+        for root in self.roots:
+            if root.is_dir():
+                found += sorted(p for p in root.iterdir() if (p / "run.json").is_file())
+        found += [p for p in self.extra if p not in found]
+        paths: dict[str, Path] = {}
+        for path in found:
+            name = path.name if path.name not in paths else f"{path.parent.name}/{path.name}"
+            paths[name] = path
+        with self._lock:
+            self.paths = paths
+
+    @property
+    def names(self) -> list[str]:
+        """Runs that can be shown (evaluated and valid), in discovery order."""
+        return [n for n in self.paths if self._try(n) is not None]
+
+    def _try(self, name: str) -> RunDashboard | None:
+        try:
+            return self.get(name)
+        except (RunFolderError, ValueError) as error:
+            self.problems[name] = str(error)
+            return None
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple:
+        """Changes whenever training, evaluation or elicitation wrote something new."""
+        files = [path / "run.json", path / "evaluation" / "summary.json", path / "elicitation" / "summary.json"]
+        return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+
+    def get(self, name: str) -> RunDashboard:
+        """The dashboard of a run by name; a clear RunFolderError for an unknown or unusable run."""
+        with self._lock:
+            if name not in self.paths:
+                known = ", ".join(self.paths) or "none"
+                raise RunFolderError(f"Unknown run {name!r}; available runs: {known}.")
+            path = self.paths[name]
+            stamp = RunLayout(path).stamp()
+            cached = self._dashboards.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        dashboard = RunDashboard.load(path)
+        with self._lock:
+            self._dashboards[name] = (stamp, dashboard)
+            self.problems.pop(name, None)
+        return dashboard
+
+    def add(self, path: str | Path) -> str:
+        """Offer another run folder (e.g. one trained from the UI); returns its name."""
+        path = Path(path).resolve()
+        with self._lock:
+            if path not in self.extra:
+                self.extra.append(path)
+            self.refresh()
+            return next(n for n, p in self.paths.items() if p == path)
+
+    def warm(self, names: Sequence[str] | None = None) -> None:
+        """Build dashboards and the final checkpoint's grids ahead of the first request."""
+        for name in names or list(self.paths):
+            dashboard = self._try(name)
+            if dashboard is not None:
+                dashboard.generations(len(dashboard.steps) - 1)
