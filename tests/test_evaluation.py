@@ -22,10 +22,10 @@ from concept_explorer.analysis.elicit import (
     patch_embedding,
 )
 from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run
-from concept_explorer.core.sampling import generate
 from concept_explorer.analysis.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
 from concept_explorer.core.config import cpu_preset, with_overrides
 from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.sampling import generate
 from concept_explorer.core.training import train
 
 EVAL = EvalConfig(samples_per_class=4, seed=3)
@@ -120,6 +120,42 @@ def test_new_probe_rescores_without_sampling(run_copy: Run) -> None:
     after = Evaluation(run_copy)
     assert torch.equal(after.samples(2)["images"], before)
     assert torch.equal(after.samples(2)["p_level1"], other.score(before).p_level1)  # ...but re-scored
+
+
+def test_evaluation_starts_over_when_its_settings_change(run_copy: Run) -> None:
+    """Rows made with other settings mean something else: another seed or sample count re-samples everything."""
+    evaluate_run(run_copy, EVAL, progress=False)
+    before = Evaluation(run_copy).samples(4)["images"]
+    other = dataclasses.replace(EVAL, seed=EVAL.seed + 1)
+    assert evaluate_run(run_copy, other, progress=False) == [2, 4, 6]
+    after = Evaluation(run_copy)
+    assert after.summary["settings"]["seed"] == EVAL.seed + 1
+    assert not torch.equal(after.samples(4)["images"], before)
+    more = dataclasses.replace(other, samples_per_class=EVAL.samples_per_class + 2)
+    assert evaluate_run(run_copy, more, steps=[4], progress=False) == [4]
+    restarted = Evaluation(run_copy)
+    assert restarted.steps == [4]  # the old rows were dropped, not mixed with the new ones
+    assert restarted.samples(4)["images"].shape[0] == 4 * more.samples_per_class
+
+
+def test_an_interrupted_evaluation_keeps_its_finished_checkpoints(run_copy: Run, monkeypatch) -> None:
+    import concept_explorer.analysis.evaluate as evaluate_module
+
+    calls = []
+    real = evaluate_module.generate
+
+    def fail_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "generate", fail_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_run(run_copy, EVAL, progress=False)
+    assert Evaluation(run_copy).steps == [2]
+    monkeypatch.setattr(evaluate_module, "generate", real)
+    assert evaluate_run(run_copy, EVAL, progress=False) == [4, 6]
 
 
 def _plain(model, space, code, n: int = 3, **kwargs) -> torch.Tensor:

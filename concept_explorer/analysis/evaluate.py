@@ -100,7 +100,8 @@ def evaluate_run(
 
     def row_at(step: int) -> dict:
         path = run.layout.evaluation_samples(step)
-        stored = load_file(path) if path.is_file() else None
+        # Images stored under the same settings are reused (an interrupted pass, or a new probe re-scoring them).
+        stored = load_file(path) if path.is_file() and not summary.restarted else None
         if stored is not None and stored["images"].shape[0] == h.shape[0]:
             images = stored["images"]
         else:

@@ -33,8 +33,10 @@ class StepSummary:
     def __init__(self, path: Path, settings: dict[str, Any]) -> None:
         self.path = path
         self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-        if self.data.get("settings") != settings:
-            self.data = {"settings": settings, "per_step": {}}  # other settings: start over
+        self.restarted = self.data.get("settings") != settings
+        """True when no row of the stored summary (nor any file written with it) belongs to these settings."""
+        if self.restarted:
+            self.data = {"settings": settings, "per_step": {}}
 
     def forget_rows(self) -> None:
         self.data["per_step"] = {}
