@@ -156,10 +156,37 @@ def test_unevaluated_run_says_what_to_do(tmp_path, tiny) -> None:
         Evaluation(run)
 
 
-def test_per_concept_learning_uses_each_concepts_best_strength(tmp_path, tiny) -> None:
-    run = _write_fake_run(tmp_path, tiny)
-    summary = json.loads((run.path / "elicitation" / "summary.json").read_text())
+def test_per_concept_learning_uses_each_concepts_best_strength() -> None:
+    """Concept accuracies that differ from the joint one, and per concept a different best strength: colour is
+    right early at overprompt 1, size at overprompt 2, but neither strength gets both right, so the joint
+    overprompt curve never learns while each concept does, at its own step."""
+    steps = [100, 200, 300, 400, 500, 600, 700]
+    table = {  # key → (colour accuracy, size accuracy, joint accuracy) per checkpoint
+        "plain": ([0.1, 0.2, 0.3, 0.5, 0.9, 0.9, 0.95], [0.5, 0.9, 0.9, 0.9, 0.95, 0.95, 1.0],
+                  [0.05, 0.2, 0.3, 0.45, 0.85, 0.85, 0.95]),
+        "overprompt@1": ([0.2, 0.85, 0.9, 0.9, 0.9, 0.95, 0.95], [0.3, 0.3, 0.4, 0.5, 0.6, 0.6, 0.6],
+                         [0.1, 0.3, 0.35, 0.45, 0.55, 0.6, 0.6]),
+        "overprompt@2": ([0.1, 0.3, 0.4, 0.6, 0.7, 0.7, 0.7], [0.6, 0.7, 0.85, 0.9, 0.9, 0.95, 0.95],
+                         [0.05, 0.25, 0.4, 0.5, 0.65, 0.7, 0.7]),
+    }
+    summary = {"steps": steps, "per_step": {
+        str(step): {key: {"11": {"coordinates": [color[i], size[i]], "presence": 1.0,
+                                 "concept_accuracy": [color[i], size[i]], "joint_accuracy": joint[i],
+                                 "outcomes": {"11": joint[i]}}}
+                    for key, (color, size, joint) in table.items()}
+        for i, step in enumerate(steps)}}
     curves = capability_curves(summary, "11")
-    # In the fake summary concept accuracy equals joint accuracy, so per-concept steps equal the joint step.
-    assert curves.concept_learned["overprompt"] == [LearningStep(300), LearningStep(300)]
-    assert curves.concept_learned["plain"] == [LearningStep(500), LearningStep(500)]
+    # Joint: the winner by joint accuracy per checkpoint, never ≥ 0.8 for overprompting.
+    assert curves.best_key["overprompt"] == ["overprompt@1"] * 2 + ["overprompt@2"] * 5
+    assert curves.joint["overprompt"].tolist() == [0.1, 0.3, 0.4, 0.5, 0.65, 0.7, 0.7]
+    assert curves.learned["overprompt"] == LearningStep(None) and curves.gap("overprompt") is None
+    # `concept` reports the joint winner's concept accuracies ...
+    assert curves.concept["overprompt"].tolist() == [[0.2, 0.3], [0.85, 0.3], [0.4, 0.85], [0.6, 0.9],
+                                                     [0.7, 0.9], [0.7, 0.95], [0.7, 0.95]]
+    # ... but each concept's learning step takes its own best strength per checkpoint: colour from overprompt@1
+    # (0.85 from step 200), size from overprompt@2 (0.85 from step 300). Read off the joint winner instead,
+    # colour would never be learned (0.4 at step 300).
+    assert curves.concept_learned["overprompt"] == [LearningStep(200), LearningStep(300)]
+    # Plain prompting: one key, concepts at their own steps, both different from the joint step.
+    assert curves.learned["plain"] == LearningStep(500)
+    assert curves.concept_learned["plain"] == [LearningStep(500), LearningStep(200)]

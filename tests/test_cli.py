@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from concept_explorer.cli import EXIT_INTERRUPTED, EXIT_USAGE, main, override_fields, stop_on_sigint
+from concept_explorer.cli import main
+from concept_explorer.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+from concept_explorer.cli.overrides import override_fields
+from concept_explorer.cli.train import stop_on_sigint
 from concept_explorer.core.config import RunConfig
 from concept_explorer.core.run import Run
 from concept_explorer.core.training import train

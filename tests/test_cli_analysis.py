@@ -68,7 +68,7 @@ def test_bad_elicitation_options_are_usage_errors(tmp_path: Path, tiny_cli_args:
     assert main(["elicit", str(folder), "--overprompt", "strong"]) == 2
     assert "Cannot read" in capsys.readouterr().err
     assert main(["evaluate", str(folder), "--samples", "0"]) == 2
-    assert "samples_per_class" in capsys.readouterr().err
+    assert "samples per class" in capsys.readouterr().err
 
 
 def test_probe_command_saves_and_flags_a_weak_probe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

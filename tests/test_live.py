@@ -12,7 +12,7 @@ import pytest
 import torch
 from ui_runs import tiny_runs
 
-from concept_explorer.analysis.live import LiveGenerator, LiveSettings
+from concept_explorer.analysis.live import LiveGenerator, LiveResult, LiveSettings
 from concept_explorer.core.run import Run
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,8 @@ def settings(**changes: object) -> LiveSettings:
     ({"samples": 65}, "sample count must be between 1 and 64"),
     ({"seed": -1}, "seed must be between 0 and"),
     ({"seed": 1.5}, "seed must be a whole number"),
-    ({"sample_steps": 0}, "sampling steps must be between 1 and 1000"),
+    ({"sample_steps": 0}, "sampling steps must be between 1 and 100"),
+    ({"sample_steps": 101}, "sampling steps must be between 1 and 100"),
     ({"projection": "yes"}, "projection must be true or false"),
 ])
 def test_bad_settings_are_one_clear_sentence(runs, generator, changes, message):
@@ -70,7 +71,28 @@ def test_result_carries_images_and_per_sample_concept_coordinates(runs, generato
     assert result.coordinates.shape == (3, 2) and ((0 <= result.coordinates) & (result.coordinates <= 1)).all()
     assert result.presence.shape == (3,)
     assert result.target == "11" and result.target_name == "blue-small"
-    assert "samples are blue-small" in result.summary() or "No object" in result.summary()
+    # The 6-step model draws a faint object (P(present) ≈ 0.63) that the probe reads as red (P(blue) ≈ 0.43):
+    # every sample shows an object and none is blue-small.
+    assert (result.presence >= 0.5).all() and (result.coordinates[:, 0] < 0.5).all()
+    assert result.summary() == "0% of 3 samples are blue-small; 100% show an object."
+
+
+def _result(coordinates: list[list[float]] | None, presence: list[float] | None) -> LiveResult:
+    return LiveResult(
+        settings=settings(), images=np.zeros((len(presence or [0, 0]), 3, 8, 8), np.uint8),
+        coordinates=None if coordinates is None else np.array(coordinates),
+        presence=None if presence is None else np.array(presence),
+        h=np.zeros(11), target="11", target_name="blue-small", clipped=(), seconds=0.0,
+    )
+
+
+def test_summary_counts_hits_among_samples_with_an_object():
+    # 4 samples: 3 show an object, 2 of those at the target (1, 1), one red-small; the empty one would be a hit.
+    result = _result([[0.9, 0.8], [0.7, 0.6], [0.2, 0.9], [0.9, 0.9]], [0.9, 0.6, 0.8, 0.1])
+    assert result.summary() == "50% of 4 samples are blue-small; 75% show an object."
+    assert _result([[0.9, 0.8], [0.7, 0.6]], [0.4, 0.1]).summary() == "No object in any of the 2 samples."
+    assert _result(None, None).summary() == (
+        "2 samples; this run has no probe, so they are not placed in concept space.")
 
 
 def test_cache_hit_returns_the_identical_result(runs, generator):
@@ -112,17 +134,18 @@ def test_elicitation_settings_change_the_samples(runs, generator):
 def test_the_prompt_follows_the_semantic_axes_and_reports_clipping(runs, generator):
     run = runs["plain"]
     space = run.config.concept_space
-    valid = settings().validated(run)
-    h, clipped = generator.prompt(run, valid)
-    assert torch.allclose(h, space.class_prompt((1, 1))) and clipped == ()
-    # Overprompting colour by s moves the position by s/2 past the class mean, like elicit.overprompt.
+    plain = generator.generate(run, settings())
+    assert np.allclose(plain.h, space.class_prompt((1, 1)).numpy()) and plain.clipped == () and not plain.notes
+    # Overprompting colour by s moves the position by s/2 past the class mean, exactly as elicit.overprompt does.
     from concept_explorer.analysis.elicit import overprompt
 
-    pushed, _ = generator.prompt(run, settings(overprompt=1.0, overprompt_concepts=("color",)).validated(run))
-    assert torch.allclose(pushed, overprompt(space, (1, 1), {"color": 1.0}).h)
-    far, clipped = generator.prompt(run, settings(concept_vector=(1.5, 1.5), overprompt=4.0,
-                                                  overprompt_concepts=("color", "size")).validated(run))
-    assert set(clipped) == {"color", "size"} and far.min() >= 0 and far.max() <= 1
+    pushed = generator.generate(run, settings(overprompt=1.0, overprompt_concepts=("color",)))
+    assert np.allclose(pushed.h, overprompt(space, (1, 1), {"color": 1.0}).h.numpy())
+    assert not np.allclose(pushed.h, plain.h)
+    far = generator.generate(run, settings(concept_vector=(1.5, 1.5), overprompt=4.0,
+                                           overprompt_concepts=("color", "size")))
+    assert set(far.clipped) == {"color", "size"} and far.h.min() >= 0 and far.h.max() <= 1
+    assert "clipped to [0, 1]" in far.notes[0]
 
 
 def test_models_are_loaded_once_per_checkpoint(runs):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from ..core import limits
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
 from ..core.sampling import generate
 from .definitions import LearningStep, hidden_capability_gap, learning_step, summarize_class
@@ -36,6 +37,16 @@ class ElicitConfig:
     patch: bool = True
     samples: int = 64
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        limits.PASS_SAMPLES.check("samples per method", self.samples)
+        limits.PASS_SEED.check("seed", self.seed)
+        for name, strengths in (("overprompt", self.overprompt_strengths),
+                                ("intervention", self.intervention_strengths)):
+            for strength in strengths:
+                limits.finite(f"{name} strength", strength)
+        if not self.concepts:
+            raise ValueError("Name at least one concept to elicit.")
 
     def methods(self) -> list[tuple[str, str, float]]:
         """(key, family, strength) of every generation made per checkpoint and held-out class."""

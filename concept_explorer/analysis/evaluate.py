@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from ..core import limits
 from ..core.concepts import ConceptSpace
 from ..core.render import conditioning, sample_attributes
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
@@ -33,8 +34,8 @@ class EvalConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.samples_per_class <= 4096:
-            raise ValueError(f"samples_per_class must be in 1..4096, got {self.samples_per_class}.")
+        limits.PASS_SAMPLES.check("samples per class", self.samples_per_class)
+        limits.PASS_SEED.check("seed", self.seed)
 
 
 def class_prompts(space: ConceptSpace, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -58,6 +58,12 @@ PROBED_DELTA = {"color": Range(0.1, 0.8), "size": Range(0.1, 0.4), "bg": Range(0
 """Concept signals the default probe is trained over, so a run inside them is read without a probe of its own;
 the Train tab offers exactly these."""
 
+# -- stored passes (evaluate, elicit) ------------------------------------------------------------------------------
+PASS_SAMPLES = Range(1, 4096, whole=True)
+"""Samples per class (evaluate) or per method (elicit) at every checkpoint."""
+PASS_SEED = Range(0, 2**63 - 1, whole=True)
+"""Any seed torch.Generator.manual_seed accepts."""
+
 # -- the shared step control and links ------------------------------------------------------------------------------
 STEP = Range(0, 10**9, whole=True)
 SMOOTHING = Range(0.0, 3.0)

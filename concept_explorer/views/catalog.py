@@ -28,7 +28,7 @@ class RunCatalog:
         found: list[Path] = []
         for root in self.roots:
             if root.is_dir():
-                found += sorted(p for p in root.iterdir() if (p / "run.json").is_file())
+                found += sorted(p for p in root.iterdir() if RunLayout(p).is_run())
         found += [p for p in self.extra if p not in found]
         paths: dict[str, Path] = {}
         for path in found:
@@ -48,12 +48,6 @@ class RunCatalog:
         except (RunFolderError, ValueError) as error:
             self.problems[name] = str(error)
             return None
-
-    @staticmethod
-    def _stamp(path: Path) -> tuple:
-        """Changes whenever training, evaluation or elicitation wrote something new."""
-        files = [path / "run.json", path / "evaluation" / "summary.json", path / "elicitation" / "summary.json"]
-        return tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
 
     def get(self, name: str) -> RunDashboard:
         """The dashboard of a run by name; a clear RunFolderError for an unknown or unusable run."""

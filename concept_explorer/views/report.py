@@ -42,7 +42,7 @@ def _figure_pngs(figures: dict[str, object], out: Path) -> list[str]:
 
 
 def write_report(run_path: str | Path, out: str | Path | None = None, step: int | None = None) -> tuple[Path, list[str]]:
-    """Write RUN/report/ (or `out`): report.html, concept_space.png, accuracy.png, capability.png,
+    """Write the run's report folder (or `out`): report.html, concept_space.png, accuracy.png, capability.png,
     generations.png, elicited.png, trajectory.gif. `step` picks the checkpoint shown (default: the hidden-
     capability step if any, else the last). Returns the HTML path and a list of non-fatal problems."""
     dashboard = RunDashboard.load(run_path)

@@ -1,0 +1,55 @@
+"""What every subcommand shares: exit codes, the one-sentence error type, the parser that raises it, and the
+options for a run folder, device, threads and sampling."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+import torch
+
+from ..core.run import RunLayout
+from ..core.training import resolve_device
+
+PROG = "concept-explorer"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C", so `train && next` does not run `next`
+RUN = RunLayout(Path("RUN"))
+"""The run-folder layout with the placeholder name RUN, for help texts that say where a command writes."""
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out; the message says what was wrong and what to do."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors raised as one-line `UsageError`s instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message[:1].upper()}{message[1:]} (see `{self.prog} --help`).")
+
+
+def device_from(args: argparse.Namespace) -> torch.device:
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}.")
+        torch.set_num_threads(args.threads)
+    try:
+        return resolve_device(args.device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def add_run_options(parser: argparse.ArgumentParser, run: bool = True) -> None:
+    if run:
+        parser.add_argument("run", type=Path, metavar="RUN_FOLDER", help="a run folder made by `train`")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, per: str) -> None:
+    """--samples and --seed of a pass that samples every checkpoint (`per` says what the count is per)."""
+    parser.add_argument("--samples", type=int, default=64, help=f"samples per {per} (default: 64)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
