@@ -47,12 +47,12 @@ def settings(**changes: object) -> LiveSettings:
     ({"patch_step": 7}, "patch source step 7 is not a checkpoint"),
     ({"guidance": 3.0}, "trained without a null token"),
     ({"guidance": math.nan}, "guidance weight must be a finite number"),
-    ({"samples": 0}, "sample count must be between 1 and 64"),
-    ({"samples": 65}, "sample count must be between 1 and 64"),
-    ({"seed": -1}, "seed must be between 0 and"),
+    ({"samples": 0}, "sample count must be a whole number from 1 to 64"),
+    ({"samples": 65}, "sample count must be a whole number from 1 to 64"),
+    ({"seed": -1}, "seed must be a whole number from 0 to"),
     ({"seed": 1.5}, "seed must be a whole number"),
-    ({"sample_steps": 0}, "sampling steps must be between 1 and 100"),
-    ({"sample_steps": 101}, "sampling steps must be between 1 and 100"),
+    ({"sample_steps": 0}, "sampling steps must be a whole number from 1 to 100"),
+    ({"sample_steps": 101}, "sampling steps must be a whole number from 1 to 100"),
     ({"projection": "yes"}, "projection must be true or false"),
 ])
 def test_bad_settings_are_one_clear_sentence(runs, generator, changes, message):

@@ -29,12 +29,12 @@ class Range:
     def check(self, name: str, value: Any) -> float | int:
         """`value` as a float (or int when whole), or a ValueError naming the parameter and its bounds."""
         number = finite(name, value)
+        if self.whole:
+            if not (number.is_integer() and self.low <= number <= self.high):
+                raise ValueError(f"{name} must be a whole number from {self.low:g} to {self.high:g}, got {value!r}.")
+            return int(number)
         if not self.low <= number <= self.high:
             raise ValueError(f"{name} must be between {self.low:g} and {self.high:g}, got {number:g}.")
-        if self.whole:
-            if not number.is_integer():
-                raise ValueError(f"{name} must be a whole number, got {value!r}.")
-            return int(number)
         return number
 
     def __contains__(self, value: object) -> bool:

@@ -20,6 +20,7 @@ from ..analysis.capability import CapabilityCurves, capability_curves, load_elic
 from ..analysis.evaluate import Evaluation
 from ..analysis.phases import Phases, class_learning_steps, find_phases
 from ..core.concepts import LEVEL_NAMES
+from ..core.limits import Range
 from ..core.render import render, sample_attributes
 from ..core.run import Run, RunFolderError
 from . import images as raster
@@ -97,10 +98,7 @@ class RunDashboard:
         return int(np.argmin([abs(s - step) for s in self.steps]))
 
     def check_index(self, index: Any) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, float)) or not np.isfinite(index) \
-                or int(index) != index or not 0 <= index < len(self.steps):
-            raise ValueError(f"Checkpoint index must be a whole number from 0 to {len(self.steps) - 1}, got {index!r}.")
-        return int(index)
+        return Range(0, len(self.steps) - 1, whole=True).check("Checkpoint index", index)
 
     # -- panels -----------------------------------------------------------------------------------------------------
     def concept_space(
