@@ -111,6 +111,24 @@ def test_resume_checks_given_options_against_the_stored_config(
     assert Run.open(out).status == "complete"
 
 
+def test_precision_is_resolved_per_machine_recorded_and_kept_on_resume(
+    tmp_path: Path, tiny: RunConfig, tiny_cli_args: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    from concept_explorer.core.precision import resolve_precision
+
+    assert main(["train", "--out", str(tmp_path / "auto"), *tiny_cli_args]) == 0
+    capsys.readouterr()
+    assert Run.open(tmp_path / "auto").config.train.precision == resolve_precision("auto", torch.device("cpu"))
+    out = tmp_path / "run"
+    calls = iter(range(10))
+    train(tiny, out, device="cpu", progress=False, should_stop=lambda: next(calls) == 3)  # fp32
+    assert main(["train", "--out", str(out), "--resume", "--precision", "bf16"]) == EXIT_USAGE
+    assert_one_line_error(capsys.readouterr().err, "these sections differ: ['train']")
+    assert main(["train", "--out", str(out), "--resume", "--precision", "fp32"]) == 0
+    assert Run.open(out).config.train.precision == "fp32"
+    assert main(["train", "--out", str(tmp_path / "x"), "--train.precision", "bf16"]) == EXIT_USAGE
+
+
 def test_first_ctrl_c_requests_a_stop_and_the_second_aborts() -> None:
     before = signal.getsignal(signal.SIGINT)
     with stop_on_sigint() as stop_requested:

@@ -37,6 +37,7 @@ class ElicitConfig:
     patch: bool = True
     samples: int = 64
     seed: int = 0
+    precision: str = "fp32"  # resolved: fp32 or bf16 (core/precision.py)
 
     def __post_init__(self) -> None:
         limits.PASS_SAMPLES.check("samples per method", self.samples)
@@ -71,7 +72,7 @@ def elicit_run(
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
     settings |= {"sample_steps": run.config.train.sample_steps, "probe": file_digest(run.layout.probe),
                  "donor_step": run.final_step}
-    summary = StepSummary(run.layout.elicitation_summary, settings)
+    summary = StepSummary(run.layout.elicitation_summary, settings, earlier={"precision": "fp32"})
     donor = run.load_state(run.final_step) if config.patch else None
 
     def row_at(step: int) -> dict:
@@ -91,7 +92,7 @@ def elicit_run(
                 elif family == "patch":
                     sampler = patch_embedding(model, donor)
                 images = generate(sampler, h[None].repeat(config.samples, 1), run.config.train.sample_steps,
-                                  config.seed, edit=edit)
+                                  config.seed, edit=edit, precision=config.precision)
                 scores = probe.score(images)
                 tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/p_level1": scores.p_level1,
                             f"{key}/{label}/p_present": scores.p_present}

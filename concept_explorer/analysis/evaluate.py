@@ -32,6 +32,7 @@ from .summaries import StepSummary, read_summary
 class EvalConfig:
     samples_per_class: int = 64
     seed: int = 0
+    precision: str = "fp32"  # resolved: fp32 or bf16 (core/precision.py)
 
     def __post_init__(self) -> None:
         limits.PASS_SAMPLES.check("samples per class", self.samples_per_class)
@@ -90,8 +91,8 @@ def evaluate_run(
     space = run.config.concept_space
     probe = ensure_probe(run, progress=progress)
     digest = file_digest(run.layout.probe)
-    summary = StepSummary(run.layout.evaluation_summary,
-                          asdict(config) | {"sample_steps": run.config.train.sample_steps})
+    settings = asdict(config) | {"sample_steps": run.config.train.sample_steps}
+    summary = StepSummary(run.layout.evaluation_summary, settings, earlier={"precision": "fp32"})
     if summary.data.get("probe", {}).get("digest") != digest:
         summary.data["probe"] = {"digest": digest, "class_mean_accuracy": class_mean_accuracy(probe, space),
                                  "concepts": list(space.concepts) + ["present"]}
@@ -106,7 +107,8 @@ def evaluate_run(
         if stored is not None and stored["images"].shape[0] == h.shape[0]:
             images = stored["images"]
         else:
-            images = generate(run.load_model(step, device), h, run.config.train.sample_steps, config.seed)
+            images = generate(run.load_model(step, device), h, run.config.train.sample_steps, config.seed,
+                              precision=config.precision)
             sampled.append(step)
         scores = probe.score(images)
         atomic_save_tensors(path, {"images": images, "p_level1": scores.p_level1, "p_present": scores.p_present,

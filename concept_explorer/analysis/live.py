@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..core import limits
+from ..core.precision import resolve_precision
 from ..core.run import Run
 from ..core.sampling import generate
 from ..core.vdm import VDM
@@ -126,8 +128,10 @@ class LiveResult:
 class LiveGenerator:
     """Loads, samples and scores with bounded caches; safe to call from several threads."""
 
-    def __init__(self, max_models: int = 8, max_results: int = 64, device: str = "cpu") -> None:
+    def __init__(self, max_models: int = 8, max_results: int = 64, device: str = "cpu",
+                 precision: str = "auto") -> None:
         self.device = device
+        self.precision = resolve_precision(precision, torch.device(device))
         self.max_models = max_models
         self.max_results = max_results
         self._models: OrderedDict[Hashable, VDM] = OrderedDict()
@@ -192,7 +196,7 @@ class LiveGenerator:
         strengths = {c: settings.intervention_strength * w for c, w in zip(space.concepts, settings.intervention)}
         edit = intervention(model, space, code, strengths, projection=settings.projection)
         images = generate(model, h[None].repeat(settings.samples, 1), settings.sample_steps, settings.seed,
-                          guidance=settings.guidance, edit=edit)
+                          guidance=settings.guidance, edit=edit, precision=self.precision)
         probe = self.probe(run)
         coordinates = presence = None
         if probe is not None:

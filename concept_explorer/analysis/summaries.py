@@ -30,13 +30,20 @@ def read_summary(path: Path, missing: str) -> dict[str, Any]:
 class StepSummary:
     """One incremental summary file, opened for filling in."""
 
-    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+    def __init__(self, path: Path, settings: dict[str, Any], earlier: dict[str, Any] | None = None) -> None:
+        """`earlier`: settings added to the format later, with the value every summary written before them used
+        (so a pass over an old summary does not start over just because the key is new)."""
         self.path = path
         self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-        self.restarted = self.data.get("settings") != settings
+        stored = self.data.get("settings")
+        if isinstance(stored, dict):
+            stored = (earlier or {}) | stored
+        self.restarted = stored != settings
         """True when no row of the stored summary (nor any file written with it) belongs to these settings."""
         if self.restarted:
             self.data = {"settings": settings, "per_step": {}}
+        else:
+            self.data["settings"] = settings
 
     def forget_rows(self) -> None:
         self.data["per_step"] = {}

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import torch
 
+from ..core.precision import PRECISIONS, resolve_precision
 from ..core.run import RunLayout
 from ..core.training import resolve_device
 
@@ -47,6 +48,18 @@ def add_run_options(parser: argparse.ArgumentParser, run: bool = True) -> None:
         parser.add_argument("run", type=Path, metavar="RUN_FOLDER", help="a run folder made by `train`")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+
+
+def add_precision_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    shown = default or "the run's own"
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=f"network arithmetic: bf16 autocast where the CPU or GPU has native bf16 units (auto), "
+                        f"or fp32/bf16 everywhere (default: {shown})")
+
+
+def precision_from(args: argparse.Namespace, device: torch.device) -> str:
+    """The resolved precision ('fp32' or 'bf16') the options ask for on this device."""
+    return resolve_precision(args.precision, device)
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, per: str) -> None:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 from ..core.config import PRESETS, parse_value, preset
 from ..core.run import Run
-from .common import EXIT_FAILED, PROG, RUN, UsageError, add_run_options, add_sampling_options, device_from
+from .common import (
+    EXIT_FAILED,
+    PROG,
+    RUN,
+    UsageError,
+    add_precision_option,
+    add_run_options,
+    add_sampling_options,
+    device_from,
+    precision_from,
+)
 
 
 def add_probe(subparsers: argparse._SubParsersAction) -> None:
@@ -64,6 +74,7 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         f"{RUN.evaluation_summary.parent}/.",
     )
     add_run_options(parser)
+    add_precision_option(parser)
     add_sampling_options(parser, per="class")
     parser.set_defaults(handler=run_evaluate)
 
@@ -74,7 +85,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     device = device_from(args)
     try:
-        config = EvalConfig(samples_per_class=args.samples, seed=args.seed)
+        config = EvalConfig(samples_per_class=args.samples, seed=args.seed,
+                            precision=precision_from(args, device))
     except ValueError as error:
         raise UsageError(str(error)) from None
     run = Run.open(args.run)
@@ -90,8 +102,8 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
         "elicit", help="capability curves: held-out accuracy under plain prompting and each elicitation method",
         description="For every checkpoint not yet done: sample the held-out class(es) plainly, overprompted, "
         "with a linear latent intervention and with the final checkpoint's embedding patched in; store samples "
-        f"and probe verdicts in {RUN.elicitation_summary.parent}/ and print the learning step per method and the hidden-capability "
-        "gap.",
+        f"and probe verdicts in {RUN.elicitation_summary.parent}/ and print the learning step per method and the "
+        "hidden-capability gap.",
     )
     add_run_options(parser)
     parser.add_argument("--concepts", default="color", help="concepts to push, comma-separated (default: color)")
@@ -99,6 +111,7 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--intervention", default="0.5,1", help="intervention strengths (default: 0.5,1)")
     parser.add_argument("--no-patch", action="store_true", help="skip embedding patching")
     add_sampling_options(parser, per="method and checkpoint")
+    add_precision_option(parser)
     parser.set_defaults(handler=run_elicit)
 
 
@@ -113,6 +126,7 @@ def run_elicit(args: argparse.Namespace) -> int:
             overprompt_strengths=parse_value(tuple[float, ...], args.overprompt, "--overprompt"),
             intervention_strengths=parse_value(tuple[float, ...], args.intervention, "--intervention"),
             patch=not args.no_patch, samples=args.samples, seed=args.seed,
+            precision=precision_from(args, device),
         )
         run = Run.open(args.run)
         started = time.perf_counter()

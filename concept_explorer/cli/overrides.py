@@ -37,8 +37,9 @@ def _preset_value(config: RunConfig, key: str) -> Any:
 
 
 def override_fields() -> dict[str, tuple[type, str, Any]]:
-    """Every config field the command line can override: all but the top-level `preset`, which `--preset` sets."""
-    return {key: doc for key, doc in field_docs().items() if key != "preset"}
+    """Every config field the command line can override: all but `preset` and `train.precision`, which `--preset`
+    and `--precision` set."""
+    return {key: doc for key, doc in field_docs().items() if key not in ("preset", "train.precision")}
 
 
 def add_config_overrides(parser: argparse.ArgumentParser) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from ..core.config import PRESETS, RunConfig, preset, with_overrides
+from ..core.precision import resolve_precision
 from ..core.run import Run
 from ..core.training import resolve_device, train
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, PROG, UsageError
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, PROG, UsageError, add_precision_option
 from .overrides import add_config_overrides, config_overrides
 
 
@@ -50,7 +51,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", allow_abbrev=False,
         usage=f"%(prog)s [--preset {{{','.join(sorted(PRESETS))}}}] --out RUN_FOLDER [--device DEVICE] [--resume]"
-        " [--threads N] [--SECTION.FIELD VALUE ...]",
+        " [--threads N] [--precision auto|fp32|bf16] [--SECTION.FIELD VALUE ...]",
         help="train a model, saving a trajectory of checkpoints into a run folder",
         description="Train a conditional VDM on the synthetic concept images, saving checkpoints into --out. "
         "Ctrl-C stops cleanly after the current step; --resume continues to the bit.",
@@ -64,16 +65,20 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
                         help="continue the interrupted run in --out with its stored config")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="CPU threads for torch (default: one per core; use 1 when other jobs share the cores)")
+    add_precision_option(parser, default=None)
     parser.add_argument("--evaluate", action="store_true",
                         help="evaluate each checkpoint as it is saved (as `evaluate` would, 64 samples per class)")
     add_config_overrides(parser)
     parser.set_defaults(handler=run_train)
 
 
-def train_config(args: argparse.Namespace) -> RunConfig | None:
-    """Preset plus overrides for a new run. With --resume: None (the stored config), or, when options are given,
-    the stored config with them applied, which `train` then refuses if they change anything."""
+def train_config(args: argparse.Namespace, device: torch.device) -> RunConfig | None:
+    """Preset plus overrides for a new run (precision `auto` unless given). With --resume: None (the stored
+    config), or, when options are given, the stored config with them applied, which `train` then refuses if they
+    change anything."""
     overrides = config_overrides(args)
+    if args.precision is not None or not args.resume:
+        overrides["train.precision"] = resolve_precision(args.precision or "auto", device)
     if args.resume:
         if not overrides and args.preset is None:
             return None
@@ -88,11 +93,12 @@ def train_config(args: argparse.Namespace) -> RunConfig | None:
         raise UsageError(str(error)) from None
 
 
-def _evaluate_checkpoint(device: str) -> Callable[[Run, int], None]:
-    from ..analysis.evaluate import evaluate_run
+def _evaluate_checkpoint(device: torch.device) -> Callable[[Run, int], None]:
+    from ..analysis.evaluate import EvalConfig, evaluate_run
 
     def evaluate(run: Run, step: int) -> None:
-        evaluate_run(run, device=resolve_device(device), progress=False, steps=[step])
+        config = EvalConfig(precision=run.config.train.precision)
+        evaluate_run(run, config, device=device, progress=False, steps=[step])
 
     return evaluate
 
@@ -103,15 +109,15 @@ def run_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--threads must be at least 1, got {args.threads}.")
         torch.set_num_threads(args.threads)
     try:
-        resolve_device(args.device)
+        device = resolve_device(args.device)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    config = train_config(args)
+    config = train_config(args, device)
     resume_command = f"{PROG} train --out {shlex.quote(str(args.out))} --resume"
     try:
         with stop_on_sigint() as stop_request:
             run = train(config, args.out, device=args.device, resume=args.resume, should_stop=stop_request,
-                        after_checkpoint=_evaluate_checkpoint(args.device) if args.evaluate else None)
+                        after_checkpoint=_evaluate_checkpoint(device) if args.evaluate else None)
     except KeyboardInterrupt:
         print(f"Aborted; `{resume_command}` continues from the last checkpoint.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -35,6 +35,7 @@ class TrainConfig:
     weights_dtype: str = field(default="float32", metadata={"help": "stored weights: float32 or float16"})
     sample_steps: int = field(default=50, metadata={"help": "ancestral sampling steps for evaluation"})
     seed: int = field(default=0, metadata={"help": "seed of data, initialisation and training noise"})
+    precision: str = field(default="fp32", metadata={"help": "network arithmetic: fp32 or bf16 autocast"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -48,6 +49,7 @@ class TrainConfig:
             (all(0 < s <= self.num_steps for s in self.checkpoint_steps), "checkpoint_steps must lie in 1..num_steps"),
             (self.weights_dtype in ("float32", "float16"), "weights_dtype must be float32 or float16"),
             (self.sample_steps >= 1, "sample_steps must be >= 1"),
+            (self.precision in ("fp32", "bf16"), "precision must be fp32 or bf16 (auto is resolved before this)"),
         ]
         for ok, message in checks:
             if not ok:

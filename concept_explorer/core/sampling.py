@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .precision import autocast
 from .vdm import VDM, EmbeddingEdit
 
 CHUNK = 256
@@ -23,10 +24,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 def generate(
     model: VDM, h: torch.Tensor, steps: int, seed: int, guidance: float = 1.0, edit: EmbeddingEdit | None = None,
-    chunk: int = CHUNK,
+    chunk: int = CHUNK, precision: str = "fp32",
 ) -> torch.Tensor:
-    """Sample images for prompts h (N, 11), returned as uint8 (N, 3, R, R) on the CPU."""
+    """Sample images for prompts h (N, 11), returned as uint8 (N, 3, R, R) on the CPU. `precision` is 'fp32' or
+    'bf16' (already resolved, see precision.py)."""
     generator = torch.Generator().manual_seed(seed)
-    images = [model.sample(h[i:i + chunk], steps, generator, guidance=guidance, edit=edit)
-              for i in range(0, h.shape[0], chunk)]
+    with autocast(precision, next(model.parameters()).device):
+        images = [model.sample(h[i:i + chunk], steps, generator, guidance=guidance, edit=edit)
+                  for i in range(0, h.shape[0], chunk)]
     return to_uint8(torch.cat(images).cpu())

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import RunConfig
+from .precision import autocast
 from .render import render_classes
 from .run import ResumeState, Run, RunFolderError
 from .vdm import VDM
@@ -60,7 +61,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def mean_loss(model: VDM, images: torch.Tensor, h: torch.Tensor, seed: int, chunk: int = 256) -> float:
+def mean_loss(
+    model: VDM, images: torch.Tensor, h: torch.Tensor, seed: int, precision: str = "fp32", chunk: int = 256
+) -> float:
     """Bound in bits/dim averaged over a fixed set, with fixed noise so checkpoints are comparable."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -68,7 +71,8 @@ def mean_loss(model: VDM, images: torch.Tensor, h: torch.Tensor, seed: int, chun
     total = 0.0
     for start in range(0, images.shape[0], chunk):
         x, cond = images[start:start + chunk].to(device), h[start:start + chunk].to(device)
-        total += model.loss(x, cond, generator).total.sum().item()
+        with autocast(precision, device):
+            total += model.loss(x, cond, generator).total.sum().item()
     return total / images.shape[0]
 
 
@@ -106,7 +110,8 @@ class Trainer:
             drop = (torch.rand(train.batch_size, generator=self.batch_generator) < train.p_uncond).to(self.device)
         x = self.data.train_images[index].to(self.device)
         h = self.data.train_h[index].to(self.device)
-        loss = self.model.loss(x, h, self.noise_generator, drop).total.mean()
+        with autocast(train.precision, self.device):
+            loss = self.model.loss(x, h, self.noise_generator, drop).total.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if train.grad_clip > 0:
@@ -149,12 +154,12 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------------------------
     def save_checkpoint(self, train_loss: float, seconds_per_step: float) -> None:
-        seed = self.config.train.seed + 3
+        seed, precision = self.config.train.seed + 3, self.config.train.precision
         model = self.sampling_model
         metrics = {
             "train_loss": train_loss,
-            "val_loss": mean_loss(model, self.data.val_images, self.data.val_h, seed),
-            "heldout_loss": mean_loss(model, self.data.heldout_images, self.data.heldout_h, seed),
+            "val_loss": mean_loss(model, self.data.val_images, self.data.val_h, seed, precision),
+            "heldout_loss": mean_loss(model, self.data.heldout_images, self.data.heldout_h, seed, precision),
             "gamma_0": model.gamma(torch.zeros((), device=self.device)).item(),
             "gamma_1": model.gamma(torch.ones((), device=self.device)).item(),
             "seconds_per_step": seconds_per_step,
