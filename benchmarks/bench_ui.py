@@ -58,6 +58,8 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
     from gradio_client import Client
 
     from concept_explorer.ui import build_app, launch_options
+    from concept_explorer.ui.compare import Compare
+    from concept_explorer.ui.steps import Steps
 
     torch.set_num_threads(1)
     demo = build_app([run_dir], checkpoints=ROOT / "checkpoints", runs=ROOT / "runs")
@@ -69,9 +71,11 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
     results = {}
 
     # Server time proper: the callbacks the step slider triggers, called as the server calls them.
+    steps, compare = Steps(explorer), Compare(explorer)
+
     def step_panels(index: int) -> None:
-        explorer.render_step(name, index, 0.0, False, None)
-        explorer.render_compare(name, "", index, 0.0, False)
+        steps.render_step(name, index, 0.0, False, None)
+        compare.render_compare(name, "", index, 0.0, False)
 
     cold = []
     for index in range(count):  # first visit of each checkpoint builds its generation grids

@@ -9,6 +9,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -20,7 +21,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from ui_runs import launched_app, tiny_config  # noqa: E402
 
 from concept_explorer.ui import train_tab  # noqa: E402
-from concept_explorer.ui.callbacks import RUN_CONTROLS  # noqa: E402
+from concept_explorer.ui.settings import GenerationSettings  # noqa: E402
 from concept_explorer.ui.state import ViewState  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -37,13 +38,9 @@ CHAINED = {"/load_view_panels", "/load_view_compare", "/load_view_generate", "/s
            "/open_trained_compare", "/open_trained_generate", "/prompt_class_generate"}
 """Follow-up steps of chained events: callable by name, left out of the API page."""
 
-DEFAULTS = dict(shape=1.0, color=1.0, size=1.0, bg=1.0, overprompt=0.0, overprompt_along=["color"],
-                direction="color", w_shape=0.0, w_color=0.0, w_size=0.0, w_bg=0.0, strength=0.0, projection=False,
-                patch="none", guidance=1.0, seed=0, samples=4, sample_steps=10)
-
-
 def controls(**changes: object) -> list:
-    return list((DEFAULTS | changes).values())
+    """The generation panel's values as API parameters: the page's defaults, fewer samples, then `changes`."""
+    return list(GenerationSettings(**({"samples": 4, "sample_steps": 10} | changes)).values().values())
 
 
 def tiny_job_config(delta_color: float, delta_size: float, num_steps: int, checkpoints: int, seed: int):
@@ -74,6 +71,25 @@ def error_of(client: Client, *args: object, api_name: str) -> str:
     return str(caught.value)
 
 
+def by_label(client: Client, api_name: str, result: tuple) -> dict[str, Any]:
+    """An endpoint's results keyed by their components' labels (as the API page lists them)."""
+    returns = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]["returns"]
+    assert len(returns) == len(result)
+    return {r["label"]: value for r, value in zip(returns, result)}
+
+
+def layout_update(client: Client, api_name: str, *args: object) -> dict:
+    """The update a layout element (a row, the tour) gets: gradio_client leaves those out of its results, the
+    HTTP API does not."""
+    import httpx
+
+    response = httpx.post(client.src.rstrip("/") + f"/gradio_api/run{api_name}", json={"data": list(args)},
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    (update,) = response.json()["data"]
+    return update
+
+
 def test_every_event_has_a_public_api_name(client):
     endpoints = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert endpoints == PUBLIC
@@ -81,10 +97,12 @@ def test_every_event_has_a_public_api_name(client):
 
 def test_load_view_opens_the_default_run_at_its_last_checkpoint(client):
     result = client.predict(api_name="/load_view")
-    assert result[0]["maximum"] == 2 and result[0]["value"] == 2
-    # Buttons, states and rows are not part of API results: [slider, run info, learning steps, 4 positions, ...]
+    controls = by_label(client, "/load_view", result)
+    assert controls["checkpoint"]["maximum"] == 2 and controls["checkpoint"]["value"] == 2
+    # Buttons, states and rows are not part of API results: [slider, run info (no label), learning steps, ...]
     assert result[1].startswith("plain · preset cpu") and "(Δcolor = 0.4" in result[1]
-    assert result[4]["visible"] is True and result[3]["visible"] is False  # colour shown, shape hidden
+    assert controls["color"]["visible"] is True and controls["shape"]["visible"] is False
+    assert controls["samples"] == 16 and controls["embedding patched from"]["value"] == "none"
     panels = client.predict("plain", 2, 0.0, False, api_name="/load_view_panels")
     assert "step 6" in panels[0]
 
@@ -172,8 +190,10 @@ def test_select_run_adapts_the_controls(client):
     slider = result[0]
     assert slider["maximum"] == 2 and slider["value"] == 1  # the same training step as the run shown before
     assert "null token for guidance" in result[1]
-    assert result[14]["visible"] is True  # the guidance slider, for a run trained with a null token
-    assert client.predict("plain", 1, api_name="/select_run")[14]["visible"] is False
+    # The guidance slider shows for a run trained with a null token only.
+    assert by_label(client, "/select_run", result)["guidance weight"]["visible"] is True
+    plain = client.predict("plain", 1, api_name="/select_run")
+    assert by_label(client, "/select_run", plain)["guidance weight"]["visible"] is False
     assert "Unknown run" in error_of(client, "ghost", 1, api_name="/select_run")
     assert "step 6" in client.predict("cfg", 2, 0.0, False, api_name="/select_run_panels")[0]
     assert "Right: plain · preset" in client.predict("cfg", "plain", 2, 0.0, False, api_name="/select_run_compare")[0]
@@ -203,7 +223,8 @@ def test_generate_places_live_samples_in_concept_space(client):
 def test_prompt_class_and_direction_controls(client):
     updates = client.predict("plain", "01 red-small", api_name="/prompt_class")
     assert [u.get("value") for u in updates] == [None, 0.0, 1.0, None]
-    assert client.predict("custom mix", api_name="/show_weights") == ()  # a row's visibility: not in API results
+    assert layout_update(client, "/show_weights", "custom mix") == {"__type__": "update", "visible": True}
+    assert layout_update(client, "/show_weights", "color") == {"__type__": "update", "visible": False}
     assert client.predict("plain", 1, 0.0, False, *controls(color=0.0, size=1.0),
                           api_name="/prompt_class_generate")[1].startswith("Step 4, prompt nearest **red-small**")
 
@@ -222,22 +243,25 @@ def test_view_query_round_trips_through_a_link(client):
                            api_name="/view_query")
     state, problems = ViewState.from_query(dict(p.split("=", 1) for p in query.split("&")))
     assert problems == []
-    assert (state.run, state.step, state.compare, state.present) == ("cfg", 4, "plain", True)
-    assert state.positions["color"] == 0.25 and state.strength == 1.5 and state.patch == 2 and state.seed == 7
+    assert (state.run, state.step, state.compare, state.smoothing, state.present) == ("cfg", 4, "plain", 0.5, True)
+    generation = state.generation
+    assert (generation.color, generation.strength, generation.patch, generation.seed) == (0.25, 1.5, "2", 7)
+    assert generation.samples == 4 and generation.sample_steps == 10 and generation.overprompt_along == ("color",)
     assert client.predict("ghost", 1, "", 0.0, False, *controls(), api_name="/view_query") == ""
 
 
 def test_link_parameters_are_validated():
     state, problems = ViewState.from_query({"step": "nan", "c_color": "7", "iv": "sideways", "n": "3", "zzz": "1",
                                             "w_size": "0.5", "present": "1"})
-    assert state.step is None and state.positions["color"] == 1.0 and state.direction == "custom mix"
-    assert state.samples == 3 and state.present and state.weights["size"] == 0.5
+    generation = state.generation
+    assert state.step is None and generation.color == 1.0 and generation.direction == "custom mix"
+    assert generation.samples == 3 and state.present and generation.w_size == 0.5
     assert len(problems) == 4 and any("step" in p for p in problems) and any("zzz" in p for p in problems)
 
 
 def test_tour_buttons_move_the_walkthrough(client):
     for i in range(5):
-        assert client.predict(api_name=f"/tour_next_{i}") == ()  # a layout update: not part of API results
+        assert layout_update(client, f"/tour_next_{i}") == {"__type__": "update", "selected": i + 1}
 
 
 def test_exports(client):
@@ -280,11 +304,15 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     assert name.startswith("ui-dc0.30-ds0.20-seed1-")
     assert app[0].explorer.catalog.get(name).curves is not None
     assert "step 6" in client.predict(name, 1, 0.0, False, api_name="/show_step")[0]  # checkpoints 3 and 6
-    visible_in_api = [c for c in RUN_CONTROLS if not c.startswith("jump_")]  # buttons are not in API results
     selected = client.predict(name, 1, api_name="/open_trained_select")
-    assert selected[visible_in_api.index("run")]["value"] == name
-    for chained in ("/open_trained_panels", "/open_trained_compare", "/load_view_compare"):
-        args = (name, 1, 0.0, False) if chained.endswith("panels") else (name, "plain", 1, 0.0, False)
-        assert client.predict(*args, api_name=chained)
+    assert by_label(client, "/select_run", selected)["Run"]["value"] == name  # its outputs; not on the API page
+    readout, *_, step = client.predict(name, 1, 0.0, False, api_name="/open_trained_panels")
+    assert "checkpoint 2 of 2" in readout and step == 6
+    for chained in ("/open_trained_compare", "/load_view_compare"):
+        caption, *plots = client.predict(name, "plain", 1, 0.0, False, api_name=chained)
+        assert f"Left: {name} · preset" in caption and "Right: plain · preset" in caption
+        assert "nearest to step 6: step 6" in caption
+        assert [json.loads(p["plot"])["layout"]["title"]["text"] for p in plots[::2]] == [f"{name} · step 6",
+                                                                                        "plain · step 6"]
     for chained in ("/open_trained_generate", "/load_view_generate", "/select_run_generate"):
         assert "Step 6" in client.predict(name, 1, 0.0, False, *controls(), api_name=chained)[1]

@@ -19,7 +19,7 @@ import gradio as gr  # noqa: E402
 from ..analysis.jobs import TrainingJob  # noqa: E402
 from ..analysis.live import LiveGenerator  # noqa: E402
 from ..views.catalog import RunCatalog  # noqa: E402
-from .callbacks import Explorer  # noqa: E402
+from .explorer import Explorer  # noqa: E402
 from .layout import build_blocks  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"

@@ -1,4 +1,4 @@
-"""Helpers every callback module shares: clear errors, fast plot payloads, validated numbers."""
+"""Helpers every callback module shares: clear errors and fast plot payloads."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from ..core import limits
 from ..core.run import RunFolderError
 
 
@@ -33,7 +32,3 @@ def user_errors(fn: Callable) -> Callable:
 def plot(spec: dict) -> PlotData:
     """A plotly spec as gr.Plot's payload, serialised once without plotly's slow validation."""
     return PlotData(type="plotly", plot=json.dumps(spec, separators=(",", ":")))
-
-
-def smoothing_value(value: Any) -> float:
-    return limits.SMOOTHING.check("Smoothing (checkpoints)", value)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
+from ..core import limits
 from ..views import exports
 from ..views import images as raster
-from .callbacks import GENERATION_CONTROLS, Explorer
-from .common import smoothing_value, user_errors
+from .common import user_errors
+from .explorer import Explorer
+from .settings import GenerationSettings
 
 
 class Exports:
@@ -25,14 +26,10 @@ class Exports:
         return self.explorer.export_dir / f"{safe}-{stamp}{suffix}"
 
     @user_errors
-    def export_grid(self, run: str, index: float, *controls: Any) -> str:
-        """The live grid of the current settings as a PNG (a cache hit when it was just generated); controls in
-        the order of GENERATION_CONTROLS."""
+    def export_grid(self, run: str, index: float, settings: GenerationSettings) -> str:
+        """The live grid of the current settings as a PNG (a cache hit when it was just generated)."""
         dashboard = self.explorer.dashboard(run)
-        if len(controls) != len(GENERATION_CONTROLS):
-            raise ValueError(f"Expected the {len(GENERATION_CONTROLS)} generation settings {GENERATION_CONTROLS}.")
-        settings = self.explorer.settings(dashboard, index, dict(zip(GENERATION_CONTROLS, controls)))
-        result = self.explorer.live.generate(dashboard.run, settings)
+        result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
         path = self._path(run, f"-step{result.settings.step}-live.png")
         path.write_bytes(raster.png_bytes(raster.image_grid(result.images, columns=8, scale=8)))
         return str(path)
@@ -40,7 +37,8 @@ class Exports:
     @user_errors
     def export_gif(self, run: str, smoothing: float) -> str:
         path = self._path(run, "-trajectory.gif")
-        path.write_bytes(exports.animation(self.explorer.dashboard(run), smoothing_value(smoothing)))
+        path.write_bytes(exports.animation(self.explorer.dashboard(run),
+                                           limits.SMOOTHING.check("smoothing", smoothing)))
         return str(path)
 
     @user_errors

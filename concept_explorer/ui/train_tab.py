@@ -5,10 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from ..analysis.jobs import job_config
-from ..core.limits import finite
+from ..core import limits
 from ..core.run import RunFolderError, RunLayout
-from .callbacks import Explorer
-from .common import plot, smoothing_value, user_errors
+from .common import plot, user_errors
+from .explorer import Explorer
 
 
 class TrainTab:
@@ -20,10 +20,7 @@ class TrainTab:
     @user_errors
     def train_start(self, delta_color: float, delta_size: float, num_steps: float, checkpoints: float,
                     seed: float) -> list:
-        config = job_config(finite("Δcolor", delta_color), finite("Δsize", delta_size),
-                            finite("Training steps", num_steps), finite("Checkpoints", checkpoints),
-                            finite("Seed", seed))
-        path = self.job.start(config)
+        path = self.job.start(job_config(delta_color, delta_size, num_steps, checkpoints, seed))  # checks each
         gr.Info(f"Training started in {path}.")
         return [self.status_text(), gr.Timer(active=True)]
 
@@ -53,9 +50,9 @@ class TrainTab:
             try:
                 name = self.catalog.add(status.run_path)
                 dashboard = self.catalog.get(name)
-                figure = plot(dashboard.concept_space(len(dashboard.steps) - 1, smoothing_value(smoothing),
-                                                      large=bool(present), height=480,
-                                                      title=f"{name} · step {dashboard.steps[-1]:,}"))
+                figure = plot(dashboard.concept_space(
+                    len(dashboard.steps) - 1, limits.SMOOTHING.check("smoothing", smoothing), large=bool(present),
+                    height=480, title=f"{name} · step {dashboard.steps[-1]:,}"))
                 open_button = gr.update(visible=True, value=f"Explore {name}")
             except (RunFolderError, ValueError):
                 pass  # a checkpoint is being written: the next poll shows it

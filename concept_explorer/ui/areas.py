@@ -1,0 +1,230 @@
+"""The areas of the page, one builder each: it declares the area's components and returns them by name.
+
+Names are how events find components (layout.py wires them), so a component is declared once, here. The
+generation panel names each control after its GenerationSettings field.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from gradio.blocks import Block
+
+from ..core import limits
+from ..views import captions
+from ..views.run_view import RunDashboard
+from . import text
+from .explorer import Explorer
+from .settings import DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
+from .steps import PHASE_BUTTONS, SPEEDS
+from .train_tab import TrainTab
+
+Components = dict[str, Block]
+
+
+def session_state(explorer: Explorer) -> Components:
+    """Per-session values and timers. The URL textbox is outside the tabs on purpose: gradio mounts a tab's
+    components only while it is shown, and the URL must follow the view whichever tab is open."""
+    return dict(live_state=gr.State(None), playing=gr.State(False), shown_run=gr.State(explorer.default_run),
+                timer=gr.Timer(value=SPEEDS["1×"], active=False), train_timer=gr.Timer(2.0, active=False),
+                url_state=gr.Textbox("", visible="hidden", elem_id="url-state"))
+
+
+def header(explorer: Explorer, first: RunDashboard) -> Components:
+    with gr.Row(elem_id="header", equal_height=True):
+        with gr.Column(scale=6, min_width=320):
+            gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}", elem_id="title")
+        with gr.Column(scale=3, min_width=240, elem_classes=["ce-control"]):
+            run = gr.Dropdown(explorer.catalog.names, value=explorer.default_run, label="Run",
+                              allow_custom_value=True, elem_id="run-select")
+        with gr.Column(scale=1, min_width=150):
+            present = gr.Checkbox(False, label="Presentation mode", elem_id="present-toggle")
+    run_info = gr.Markdown(captions.describe(first), elem_id="run-info", elem_classes=["ce-control"])
+    return dict(run=run, present=present, run_info=run_info)
+
+
+def step_bar(explorer: Explorer, first: RunDashboard) -> Components:
+    """The one step control every panel follows."""
+    # The page sets the slider's range per run on load; API sessions keep this default, so it must admit every run's
+    # checkpoints (each callback checks the index against its own run).
+    most_checkpoints = max(len(explorer.catalog.get(name).steps) for name in explorer.catalog.names)
+    with gr.Group(elem_id="step-bar"):
+        with gr.Row(equal_height=True):
+            bar = dict(
+                play=gr.Button("▶ Play", elem_id="play-btn", scale=0, min_width=100, variant="primary"),
+                speed=gr.Dropdown(list(SPEEDS), value="1×", label="speed", elem_id="speed", scale=0, min_width=90,
+                                  container=False),
+                step_back=gr.Button("◀", elem_id="step-prev", scale=0, min_width=56),
+                checkpoint=gr.Slider(0, most_checkpoints - 1, value=len(first.steps) - 1, step=1, label="checkpoint",
+                                     show_label=False, elem_id="step-slider", scale=8, container=False),
+                step_forward=gr.Button("▶", elem_id="step-next", scale=0, min_width=56),
+                step_number=gr.Number(first.steps[-1], label="go to step", elem_id="step-input", precision=0,
+                                      minimum=0, scale=0, min_width=130, container=False),
+                readout=gr.HTML("", elem_id="step-readout", min_width=220),
+            )
+        with gr.Row(elem_id="jump-row"):
+            bar |= {f"jump_{key}": gr.Button(phase.capitalize(), size="sm", elem_id=f"jump-{key}",
+                                             elem_classes=["ce-jump", f"ce-jump-{key}"])
+                    for key, phase in PHASE_BUTTONS.items()}
+    gr.Markdown(text.STEP_HELP, elem_classes=["ce-help", "ce-control"])
+    return bar
+
+
+def explore_tab(first: RunDashboard) -> Components:
+    with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
+        with gr.Row():
+            with gr.Column(scale=6, min_width=420):
+                tab = dict(
+                    concept_plot=gr.Plot(label="Concept space", show_label=False, elem_id="concept-plot"),
+                    caption=gr.Markdown("", elem_id="step-caption"),
+                    smoothing=gr.Slider(*limits.SMOOTHING.bounds, value=0.0, step=0.25, elem_id="smoothing",
+                                        elem_classes=["ce-control"],
+                                        label="trajectory smoothing (Gaussian σ, in checkpoints; 0 = raw)"),
+                )
+                with gr.Accordion("What am I looking at?", open=False, elem_classes=["ce-control"]):
+                    gr.Markdown(text.CONCEPT_SPACE_HELP)
+            with gr.Column(scale=5, min_width=380, elem_id="gen-panel"):
+                gr.Markdown("#### Live generation at this checkpoint", elem_id="live-title")
+                tab["live_grid"] = gr.Image(label="Live generation", show_label=False, format="png", type="numpy",
+                                            height=300, elem_id="live-grid", buttons=["download", "fullscreen"],
+                                            interactive=False)
+                tab["live_summary"] = gr.Markdown("", elem_id="live-summary")
+                tab |= generation_panel(first)
+                with gr.Accordion("How does live generation work?", open=False, elem_classes=["ce-control"]):
+                    gr.Markdown(text.GENERATION_HELP)
+        with gr.Row():
+            with gr.Column(min_width=380):
+                tab["capability_plot"] = gr.Plot(show_label=False, elem_id="capability-plot")
+                gr.Markdown(text.CAPABILITY_HELP, elem_classes=["ce-help"])
+            with gr.Column(min_width=380):
+                tab["accuracy_plot"] = gr.Plot(show_label=False, elem_id="accuracy-plot")
+                gr.Markdown(text.ACCURACY_HELP, elem_classes=["ce-help"])
+        tab["learning"] = gr.Markdown(captions.learning_summary(first), elem_id="learning-summary",
+                                      elem_classes=["ce-help"])
+        with gr.Row():
+            tab["stored_grid"] = gr.Image(label="Stored generations at this checkpoint", show_label=False,
+                                          format="png", type="filepath", elem_id="stored-grid", interactive=False,
+                                          buttons=["download"])
+            tab["elicited_grid"] = gr.Image(label="Held-out class under each elicitation method", show_label=False,
+                                            format="png", type="filepath", elem_id="elicited-grid",
+                                            interactive=False, buttons=["download"])
+        gr.Markdown(text.GENERATIONS_HELP, elem_classes=["ce-help"])
+    return tab
+
+
+def generation_panel(first: RunDashboard) -> Components:
+    """The live generation controls: one component per GenerationSettings field, under the field's name."""
+    default = GenerationSettings()
+    with gr.Group(elem_classes=["ce-control"], elem_id="gen-controls"):
+        with gr.Row():
+            panel = dict(prompt_class=gr.Radio([f"{first.space.class_label(c)} {first.space.class_name(c)}"
+                                                for c in first.space.all_classes()], label="prompt a class",
+                                               value=None, elem_id="prompt-class"))
+        panel |= {c: gr.Slider(*limits.POSITION.bounds, value=position, step=0.05, label=c,
+                               visible=c in first.concepts, elem_id=f"pos-{c}")
+                  for c, position in default.positions().items()}
+        with gr.Row():
+            panel["overprompt"] = gr.Slider(*limits.OVERPROMPT.bounds, value=default.overprompt, step=0.25,
+                                            label="overprompt strength", elem_id="overprompt")
+            panel["overprompt_along"] = gr.CheckboxGroup(first.concepts, value=list(default.overprompt_along),
+                                                         label="overprompt along", elem_id="overprompt-concepts")
+        with gr.Row():
+            panel["direction"] = gr.Radio([*first.concepts, DIRECTION_CUSTOM], value=default.direction,
+                                          label="intervention direction", elem_id="iv-direction")
+            panel["strength"] = gr.Slider(*limits.STRENGTH.bounds, value=default.strength, step=0.25,
+                                          label="intervention strength", elem_id="iv-strength")
+        with gr.Row(visible=False, elem_id="iv-weights") as weights_box:
+            panel |= {f"w_{c}": gr.Slider(*limits.WEIGHT.bounds, value=weight, step=0.1, label=f"{c} weight",
+                                          visible=c in first.concepts, elem_id=f"w-{c}")
+                      for c, weight in default.weights().items()}
+        panel["weights_box"] = weights_box
+        with gr.Row():
+            panel["projection"] = gr.Checkbox(default.projection, label="projection form (e + s(e·d̂)d̂)",
+                                              elem_id="iv-projection")
+            panel["patch"] = gr.Dropdown([("none", NONE_PATCH)] + [(f"step {s}", str(s)) for s in first.run.steps],
+                                         value=default.patch, label="embedding patched from", elem_id="patch-step")
+            panel["guidance"] = gr.Slider(*limits.GUIDANCE.bounds, value=default.guidance, step=0.25,
+                                          label="guidance weight", visible=first.supports_guidance,
+                                          elem_id="guidance")
+        with gr.Row():
+            panel["seed"] = gr.Number(default.seed, label="seed", precision=0, minimum=0, elem_id="seed",
+                                      min_width=90)
+            panel["samples"] = gr.Slider(*limits.SAMPLES.bounds, value=default.samples, step=1, label="samples",
+                                         elem_id="samples")
+            panel["sample_steps"] = gr.Slider(*limits.SAMPLE_STEPS.bounds, value=default.sample_steps, step=1,
+                                              label="sampling steps", elem_id="sample-steps")
+        with gr.Row():
+            panel["follow"] = gr.Checkbox(True, label="follow the step control", elem_id="live-follow")
+            panel["generate"] = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+    return panel
+
+
+def compare_tab(explorer: Explorer) -> Components:
+    with gr.Tab("Compare runs", id="compare", elem_id="tab-compare"):
+        gr.Markdown(text.COMPARE_HELP, elem_classes=["ce-help"])
+        tab = dict(compare=gr.Dropdown([""] + explorer.catalog.names, value="", label="Compare with",
+                                       allow_custom_value=True, elem_id="compare-select"),
+                   compare_caption=gr.Markdown("", elem_id="compare-caption"))
+        with gr.Row():
+            for side in ("left", "right"):
+                with gr.Column():
+                    tab[f"compare_{side}"] = gr.Plot(show_label=False, elem_id=f"compare-{side}")
+                    tab[f"compare_{side}_curves"] = gr.Plot(show_label=False, elem_id=f"compare-{side}-curves")
+    return tab
+
+
+def train_tab(trainer: TrainTab) -> Components:
+    with gr.Tab("Train a run", id="train", elem_id="tab-train"):
+        gr.Markdown(text.TRAIN_HELP, elem_classes=["ce-help"])
+        with gr.Row():
+            tab = dict(
+                delta_color=gr.Slider(*limits.PROBED_DELTA["color"].bounds, value=0.4, step=0.05,
+                                      label="Δcolor (colour concept signal)", elem_id="train-dcolor"),
+                delta_size=gr.Slider(*limits.PROBED_DELTA["size"].bounds, value=0.4, step=0.05,
+                                     label="Δsize (size concept signal)", elem_id="train-dsize"),
+                train_steps=gr.Dropdown(list(limits.JOB_STEP_CHOICES), value=600, label="training steps",
+                                        elem_id="train-steps"),
+                train_checkpoints=gr.Slider(*limits.JOB_CHECKPOINTS.bounds, value=12, step=1, label="checkpoints",
+                                            elem_id="train-checkpoints"),
+                train_seed=gr.Number(0, label="seed", precision=0, minimum=0, elem_id="train-seed"),
+            )
+        with gr.Row():
+            tab["train_start"] = gr.Button("Start training", variant="primary", elem_id="train-start")
+            tab["train_cancel"] = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+            tab["train_open"] = gr.Button("Explore this run", visible=False, elem_id="train-open")
+        tab["train_status"] = gr.Markdown(trainer.status_text(), elem_id="train-status")
+        tab["train_plot"] = gr.Plot(show_label=False, elem_id="train-plot")
+    return tab
+
+
+def tour() -> Components:
+    """The guided tour; a step's "Show me" button clicks its phase jump in the browser (no server call)."""
+    with gr.Tab("Guided tour", id="tour", elem_id="tab-tour"):
+        with gr.Walkthrough(selected=0, elem_id="tour") as walkthrough:
+            tab: Components = dict(tour=walkthrough)
+            for i, (title, body, target) in enumerate(text.TOUR):
+                with gr.Step(title, id=i):
+                    gr.Markdown(body, elem_classes=["ce-tour-text"])
+                    with gr.Row():
+                        if target:
+                            gr.Button("Show me on the timeline", size="sm", variant="primary",
+                                      elem_id=f"tour-show-{i}").click(
+                                None, js=f"() => {{ document.getElementById('{target}')?.click(); "
+                                         "document.getElementById('tab-explore-button')?.click(); }",
+                                api_visibility="private")
+                        if i + 1 < len(text.TOUR):
+                            tab[f"tour_next_{i}"] = gr.Button("Next →", size="sm", elem_id=f"tour-next-{i}")
+    return tab
+
+
+def share_tab() -> Components:
+    with gr.Tab("Share & export", id="share", elem_id="tab-share"):
+        gr.Markdown(text.SHARE_HELP, elem_classes=["ce-help"])
+        tab = dict(share_link=gr.Textbox("", label="Link to this exact view", buttons=["copy"], interactive=False,
+                                         elem_id="share-link"))
+        with gr.Row():
+            tab |= dict(export_png=gr.Button("Live grid (PNG)", elem_id="export-png"),
+                        export_gif=gr.Button("Trajectory animation (GIF)", elem_id="export-gif"),
+                        export_csv=gr.Button("Data (CSV)", elem_id="export-csv"),
+                        export_json=gr.Button("Data and phases (JSON)", elem_id="export-json"))
+        tab["export_file"] = gr.File(label="Download", elem_id="export-file", interactive=False)
+    return tab

@@ -1,0 +1,97 @@
+"""Callbacks of the live generation panel: sample the current checkpoint at the panel's settings and show where
+the samples land in concept space.
+
+Sampling shares one torch slot (see layout.py); results are cached by LiveGenerator, so moving a slider back or
+exporting the grid just shown costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from gradio.components.plot import PlotData
+
+from ..analysis.live import LiveResult
+from ..core import limits
+from ..views import images as raster
+from ..views.run_view import RunDashboard
+from .common import plot, user_errors
+from .explorer import Explorer
+from .settings import DIRECTION_CUSTOM, GenerationSettings
+
+LiveState = dict[str, Any] | None
+"""What a session remembers of its last live generation: run, step, label and per-sample coordinates (tiny)."""
+
+
+def concept_space_plot(dashboard: RunDashboard, index: int, smoothing: float, large: bool,
+                       live_state: LiveState) -> PlotData:
+    """Concept space at a checkpoint with the session's live samples, faded when they belong to another step."""
+    points, name, faded = None, "live", False
+    if live_state and live_state.get("run") == dashboard.run.name and live_state.get("points"):
+        points = np.array(live_state["points"], dtype=float)  # (N, K)
+        faded = live_state.get("step") != dashboard.steps[index]
+        name = f"live: {live_state.get('name', '')} @ step {live_state.get('step')}"
+    return plot(dashboard.concept_space(index, smoothing, points, name, faded, large,
+                                        title=f"Concept space at step {dashboard.steps[index]:,}"))
+
+
+class LivePanel:
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+
+    @user_errors
+    def generate(self, run: str, index: float, smoothing: float, present: bool,
+                 settings: GenerationSettings) -> list:
+        """Sample the checkpoint at the panel's settings (cached), and redraw concept space with the samples."""
+        dashboard = self.explorer.dashboard(run)
+        smoothing = limits.SMOOTHING.check("smoothing", smoothing)
+        result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
+        live_state = _live_state(dashboard, result)
+        grid = raster.image_grid(result.images, columns=8, scale=4 if dashboard.space.resolution <= 16 else 2)
+        figure = concept_space_plot(dashboard, dashboard.check_index(index), smoothing, bool(present), live_state)
+        return [grid, _live_summary(result), live_state, figure]
+
+    def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool,
+                         settings: GenerationSettings) -> list:
+        """Follow the step control with the live generation, when the viewer wants that."""
+        if not follow:
+            return [gr.skip()] * 4
+        return self.generate(run, index, smoothing, present, settings)
+
+    @user_errors
+    def prompt_class(self, run: str, label: str) -> dict[str, Any]:
+        """Set the concept sliders (named after their concepts) to a class's means."""
+        dashboard = self.explorer.dashboard(run)
+        code = dashboard.space.parse_class(str(label).split(" ")[0])
+        return {concept: gr.update(value=float(level)) for concept, level in zip(dashboard.concepts, code)}
+
+    def show_weights(self, direction: str) -> Any:
+        return gr.update(visible=direction == DIRECTION_CUSTOM)
+
+
+def _live_state(dashboard: RunDashboard, result: LiveResult) -> LiveState:
+    points = None
+    if result.coordinates is not None:
+        present = result.presence >= 0.5
+        points = np.round(result.coordinates[present], 4).tolist()
+    return {"run": dashboard.run.name, "step": result.settings.step, "name": result.target_name, "points": points}
+
+
+def _live_summary(result: LiveResult) -> str:
+    s = result.settings
+    parts = [f"Step {s.step:,}, prompt nearest **{result.target_name}**"]
+    if s.overprompt:
+        parts.append(f"overprompt {s.overprompt:g} on {', '.join(s.overprompt_concepts) or 'nothing'}")
+    if s.intervention_strength:
+        parts.append(f"intervention {s.intervention_strength:g}{' (projection)' if s.projection else ''}")
+    if s.patch_step is not None:
+        parts.append(f"embedding from step {s.patch_step:,}")
+    if s.guidance != 1.0:
+        parts.append(f"guidance {s.guidance:g}")
+    text = ", ".join(parts) + f". {result.summary()} ({s.samples} samples, {s.sample_steps} sampling steps, seed "
+    text += f"{s.seed}; {result.seconds:.2f} s)"
+    for note in result.notes:
+        text += f"  \n{note}"
+    return text

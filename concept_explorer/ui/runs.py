@@ -1,0 +1,71 @@
+"""Switching runs: every control whose range, choices, label or visibility depends on the run shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..core.concepts import CONCEPT_ORDER, LEVEL_NAMES
+from ..core.run import RunFolderError
+from ..views import captions
+from ..views.run_view import RunDashboard
+from .common import user_errors
+from .explorer import Explorer
+from .settings import DIRECTION_CUSTOM, NONE_PATCH
+from .steps import PHASE_BUTTONS
+
+RUN_DEPENDENT = ("checkpoint", *(f"jump_{key}" for key in PHASE_BUTTONS), "run_info", "learning", *CONCEPT_ORDER,
+                 *(f"w_{c}" for c in CONCEPT_ORDER), "overprompt_along", "direction", "patch", "guidance", "run",
+                 "prompt_class")
+"""The names of the controls `run_controls` updates: the outputs of every event that switches runs."""
+
+
+def run_controls(dashboard: RunDashboard, index: int, runs: list[str]) -> dict[str, Any]:
+    """Updates of the run-dependent controls, by name, showing checkpoint `index` of the run."""
+    concepts = dashboard.concepts
+    updates: dict[str, Any] = {"checkpoint": gr.update(maximum=len(dashboard.steps) - 1, value=index)}
+    for key, phase in PHASE_BUTTONS.items():
+        step = dashboard.jump_targets.get(phase)
+        label = f"{phase.capitalize()} · " + (f"step {step}" if step is not None else "not reached")
+        updates[f"jump_{key}"] = gr.update(value=label, interactive=step is not None)
+    updates["run_info"] = captions.describe(dashboard)
+    updates["learning"] = captions.learning_summary(dashboard)
+    for c in CONCEPT_ORDER:
+        updates[c] = gr.update(visible=c in concepts, label=_axis_label(c))
+        updates[f"w_{c}"] = gr.update(visible=c in concepts, label=f"{c} weight")
+    updates["overprompt_along"] = gr.update(choices=concepts, value=[c for c in concepts if c == "color"]
+                                            or concepts[:1])
+    updates["direction"] = gr.update(choices=[*concepts, DIRECTION_CUSTOM])
+    updates["patch"] = gr.update(choices=[("none", NONE_PATCH)] + [(f"step {s}", str(s)) for s in dashboard.run.steps],
+                                 value=NONE_PATCH)
+    updates["guidance"] = gr.update(visible=dashboard.supports_guidance, value=1.0)
+    updates["run"] = gr.update(choices=runs, value=dashboard.run.name)
+    updates["prompt_class"] = gr.update(
+        choices=[f"{label} {name}" for label, name in zip(dashboard.labels, dashboard.names)], value=None)
+    assert set(updates) == set(RUN_DEPENDENT)
+    return updates
+
+
+class Runs:
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+
+    @user_errors
+    def select_run(self, run: str, index: float, shown_run: str | None = None) -> dict[str, Any]:
+        """Switch runs, keeping the training step as close as the new run's checkpoints allow."""
+        dashboard = self.explorer.dashboard(run)
+        step = None
+        if shown_run and shown_run != run:
+            try:
+                previous = self.explorer.catalog.get(shown_run)
+                step = previous.steps[previous.check_index(index)]
+            except (RunFolderError, ValueError):
+                step = None
+        new_index = dashboard.nearest_index(step) if step is not None else len(dashboard.steps) - 1
+        return {**run_controls(dashboard, new_index, self.explorer.catalog.names), "shown_run": run}
+
+
+def _axis_label(concept: str) -> str:
+    low, high = LEVEL_NAMES[concept]
+    return f"{concept}: {low} (0) ↔ {high} (1)"

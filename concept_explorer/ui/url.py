@@ -1,0 +1,59 @@
+"""The view in the URL: the query string of what is shown (kept in the address bar and the share link), and
+opening the view a link describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..core.run import RunFolderError
+from .explorer import Explorer
+from .runs import RUN_DEPENDENT, run_controls
+from .settings import DIRECTION_CUSTOM, GenerationSettings
+from .state import ViewState
+
+VIEW_CONTROLS = tuple(dict.fromkeys((*RUN_DEPENDENT, *GenerationSettings.names(), "compare", "smoothing", "present",
+                                     "weights_box", "shown_run")))
+"""The names of the controls `load_view` sets (a control appears once among an event's outputs)."""
+
+
+class ViewLink:
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+
+    def view_query(self, run: str, index: float, compare: str | None, smoothing: float, present: bool,
+                   settings: GenerationSettings) -> str:
+        """The query string of the current view. Never fails: a half-typed value is just left out."""
+        try:
+            dashboard = self.explorer.catalog.get(run)
+            step = dashboard.steps[dashboard.check_index(index)]
+        except (RunFolderError, ValueError):
+            return ""
+        state = ViewState(run=run if run != self.explorer.default_run else None, step=step,
+                          compare=compare or None, smoothing=smoothing, present=bool(present), generation=settings)
+        return state.to_query()
+
+    def load_view(self, request: gr.Request) -> dict[str, Any]:
+        """Open the view a link describes (or the default view), warning about parameters it had to ignore."""
+        params = dict(request.query_params) if request is not None else {}
+        state, problems = ViewState.from_query(params)
+        names = self.explorer.catalog.names
+        run = state.run or self.explorer.default_run
+        if run not in names:
+            problems.append(f"The link's run {run!r} is not on this server; showing {self.explorer.default_run}.")
+            run = self.explorer.default_run
+        dashboard = self.explorer.catalog.get(run)
+        index = len(dashboard.steps) - 1 if state.step is None else dashboard.nearest_index(state.step)
+        for problem in problems:
+            gr.Warning(problem)
+        compare = state.compare if state.compare in names else None
+        settings = state.generation.fitted_to(dashboard)
+        values = run_controls(dashboard, index, names)
+        for name, value in settings.values().items():  # merged into the run's update of that control, if any
+            values[name] = {**values[name], "value": value} if name in values else value
+        return values | {
+            "compare": gr.update(choices=[""] + names, value=compare or ""), "smoothing": state.smoothing,
+            "present": state.present, "weights_box": gr.update(visible=settings.direction == DIRECTION_CUSTOM),
+            "shown_run": run,
+        }
