@@ -62,7 +62,9 @@ def precision_from(args: argparse.Namespace, device: torch.device) -> str:
     return resolve_precision(args.precision, device)
 
 
-def add_sampling_options(parser: argparse.ArgumentParser, per: str) -> None:
-    """--samples and --seed of a pass that samples every checkpoint (`per` says what the count is per)."""
+def add_pass_options(parser: argparse.ArgumentParser, per: str) -> None:
+    """The options of a pass that samples every checkpoint of a run (`per` says what the sample count is per)."""
+    add_run_options(parser)
+    add_precision_option(parser)
     parser.add_argument("--samples", type=int, default=64, help=f"samples per {per} (default: 64)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")

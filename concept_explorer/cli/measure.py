@@ -9,17 +9,7 @@ from pathlib import Path
 
 from ..core.config import PRESETS, parse_value, preset
 from ..core.run import Run
-from .common import (
-    EXIT_FAILED,
-    PROG,
-    RUN,
-    UsageError,
-    add_precision_option,
-    add_run_options,
-    add_sampling_options,
-    device_from,
-    precision_from,
-)
+from .common import EXIT_FAILED, PROG, RUN, UsageError, add_pass_options, device_from, precision_from
 
 
 def add_probe(subparsers: argparse._SubParsersAction) -> None:
@@ -73,14 +63,11 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "probe (trained first if missing) and store samples, probabilities and per-class summaries in "
         f"{RUN.evaluation_summary.parent}/.",
     )
-    add_run_options(parser)
-    add_precision_option(parser)
-    add_sampling_options(parser, per="class")
+    add_pass_options(parser, per="class")
     parser.set_defaults(handler=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-
     from ..analysis.evaluate import EvalConfig, evaluate_run
 
     device = device_from(args)
@@ -105,18 +92,15 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
         f"and probe verdicts in {RUN.elicitation_summary.parent}/ and print the learning step per method and the "
         "hidden-capability gap.",
     )
-    add_run_options(parser)
+    add_pass_options(parser, per="method and checkpoint")
     parser.add_argument("--concepts", default="color", help="concepts to push, comma-separated (default: color)")
     parser.add_argument("--overprompt", default="1,2", help="overprompt strengths (default: 1,2)")
     parser.add_argument("--intervention", default="0.5,1", help="intervention strengths (default: 0.5,1)")
     parser.add_argument("--no-patch", action="store_true", help="skip embedding patching")
-    add_sampling_options(parser, per="method and checkpoint")
-    add_precision_option(parser)
     parser.set_defaults(handler=run_elicit)
 
 
 def run_elicit(args: argparse.Namespace) -> int:
-
     from ..analysis.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
 
     device = device_from(args)
