@@ -18,7 +18,7 @@ from concept_explorer.analysis.definitions import (
     summarize_class,
 )
 from concept_explorer.analysis.evaluate import Evaluation
-from concept_explorer.analysis.phases import find_phases
+from concept_explorer.analysis.phases import HiddenCapabilityPeak, find_phases
 from concept_explorer.core.run import Run, RunFolderError
 
 
@@ -146,8 +146,10 @@ def test_capability_curves_and_phases_from_stored_summaries(tmp_path, tiny) -> N
     assert phases.memorization.window == (200, 400) and phases.memorization.mistaken_for == "01"
     assert phases.hidden_capability == LearningStep(300) and phases.hidden_method == "overprompt"
     assert phases.generalization == LearningStep(500)
-    assert phases.jump_targets() == {"training classes learned": 200, "memorization": 200,
-                                     "hidden capability": 300, "generalization": 500}
+    # Elicitation leads plain prompting most at step 300 (0.85 vs 0.1), where it is also first learned.
+    assert phases.hidden_capability_best == HiddenCapabilityPeak(300, "overprompt@1", 0.1, 0.85)
+    assert list(phases.jump_targets().items()) == [("training classes learned", 200), ("memorization", 200),
+                                                   ("hidden capability", 300), ("generalization", 500)]
 
 
 def test_unevaluated_run_says_what_to_do(tmp_path, tiny) -> None:

@@ -1,12 +1,15 @@
-"""The app in a real headless browser (Debian's /usr/bin/chromium driven by Playwright; never `playwright install`):
-scrub the shared step control, move a concept slider, follow a link, use presentation mode, and keep screenshots.
+"""The app in a real headless browser (Debian's /usr/bin/chromium driven by Playwright; never `playwright install`).
 
-Screenshots go to tests/output/browser/ and their paths are printed (run with -s to see them).
+The step control runs in the browser (ui/assets/stepper.js), so these tests are where scrubbing, playback, phase
+jumps, keys, clicks on the trajectory, the projector and phone layouts and the live generation's pacing are
+checked. Screenshots go to tests/output/browser/ and their paths are printed (run with -s to see them).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from ui_runs import launched_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output" / "browser"
+STEP = "() => document.querySelector('.ce-stepper')?.dataset.step"
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,14 +47,22 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+def new_page(browser, width: int = 1440, height: int = 900):
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.errors = []
+    page.requests = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("request", lambda request: page.requests.append((time.monotonic(), request.url))
+            if "/gradio_api/" in request.url and "/file=" not in request.url else None)
+    return page
+
+
+@pytest.fixture
+def page(browser):
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 def shot(page, name: str) -> Path:
@@ -62,111 +74,231 @@ def shot(page, name: str) -> Path:
 
 def open_app(page, url: str, query: str = "") -> None:
     page.goto(url + query)
-    page.wait_for_selector("#concept-plot .js-plotly-plot", timeout=60_000)
-    page.wait_for_function("() => document.querySelector('#live-grid img') !== null", timeout=60_000)
+    page.wait_for_function("() => window.ceStepper && window.ceStepper.images && "
+                           "document.querySelector('.ce-stepper img[alt=\"stored generations\"]')?.naturalWidth > 0",
+                           timeout=60_000)
 
 
-def readout(page) -> str:
-    return page.inner_text("#step-readout")
+def step_is(step: int) -> str:
+    """A page condition: the step control shows `step`."""
+    return f"() => document.querySelector('.ce-stepper')?.dataset.step === '{step}'"
 
 
-def wait_for_step(page, step: int) -> None:
-    page.wait_for_function(
-        """(step) => {
-            const text = document.querySelector('#step-readout')?.innerText || '';
-            const plot = document.querySelector('#concept-plot .js-plotly-plot');
-            const marker = plot && plot.data && plot.data.find(t => (t.name || '').startsWith('step '));
-            return text.includes('step ' + step) && marker && marker.name === 'step ' + step;
-        }""", arg=step, timeout=30_000)
+def shown_step(page) -> int:
+    return int(page.evaluate(STEP))
 
 
-def drag_range(page, selector: str, fraction: float) -> None:
-    """Drag a range slider's thumb with the mouse, so pointer events (and gradio's release event) really fire."""
-    box = page.locator(selector).bounding_box()
-    value = page.eval_on_selector(selector, "e => (e.value - e.min) / (e.max - e.min)")
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + value * box["width"], y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + fraction * box["width"], y, steps=8)
-    page.mouse.up()
+def panels(page) -> dict:
+    """What each panel says about the step it shows."""
+    return page.evaluate("""() => {
+        const root = document.querySelector('.ce-stepper'), text = (s) => root.querySelector(s).textContent;
+        const line = root.querySelector('.ce-capability svg.ce-overlay line');
+        return {step: +root.dataset.step, readout: text('.ce-step'), title: text('.ce-plot-title'),
+                stored: text('.ce-stored figcaption'), range: +root.querySelector('.ce-range').value,
+                url: new URLSearchParams(location.search).get('step'), line: line ? +line.getAttribute('x1') : null,
+                live: text('.ce-live figcaption'), markers: root.querySelectorAll('.ce-concept svg.ce-overlay circle').length};
+    }""")
 
 
-def test_step_control_drives_the_plots_and_the_url(page, url):
-    open_app(page, url)
-    wait_for_step(page, 6)
-    shot(page, "01-initial")
-    page.click("#step-prev")
-    wait_for_step(page, 4)
-    page.wait_for_function("() => location.search.includes('step=4')", timeout=10_000)
-    capability_line = page.evaluate(
-        "() => document.querySelector('#capability-plot .js-plotly-plot').layout.shapes.some(s => s.x0 === 4)")
-    assert capability_line
-    page.click("#title")  # focus the page, not an input: arrow keys then move the step control
-    page.keyboard.press("ArrowLeft")
-    wait_for_step(page, 2)
-    drag_range(page, "#step-slider input[type=range]", 1.0)
-    wait_for_step(page, 6)
-    page.fill("#step-input input", "3")
+def settle(page, quiet: float = 2.0, limit: float = 60.0) -> float:
+    """Wait until the page has sent no request for `quiet` seconds; returns how long that took after now."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        last = max((t for t, _ in page.requests), default=started)
+        if time.monotonic() - max(last, started) >= quiet:
+            return max(last, started) - started
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the page kept sending requests for {limit} s: {page.requests[-5:]}")
+
+
+def test_every_panel_follows_the_step_control_in_the_browser(page, url):
+    open_app(page, url, "?run=plain")
+    assert shown_step(page) == 2  # the story starts at the first checkpoint
+    page.click(".ce-next")
+    view = panels(page)
+    assert view["step"] == 4 and view["readout"] == "step 4" and view["title"] == "Concept space at step 4"
+    assert view["stored"] == "Stored generations at step 4" and view["range"] == 4 and view["url"] == "4"
+    page.click(".ce-plot-title")  # focus the page, not an input: keys then move the step control
+    for key, step in (("ArrowRight", 6), ("Home", 2), ("End", 6), ("ArrowLeft", 4)):
+        page.keyboard.press(key)
+        assert shown_step(page) == step, key
+    page.fill(".ce-goto", "3")
     page.keyboard.press("Enter")
-    wait_for_step(page, 2)  # 3 snaps to the nearest checkpoint (2 and 4 tie: the earlier)
-    page.fill("#step-input input", "-5")
+    assert shown_step(page) == 2  # 3 snaps to the nearest checkpoint (2 and 4 tie: the earlier)
+    page.fill(".ce-goto", "-5")
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.body.innerText.includes('less than minimum value 0')", timeout=15_000)
-    shot(page, "01b-error-message")
-    page.click("#step-next")
-    wait_for_step(page, 4)  # still serving
+    assert shown_step(page) == 2  # a negative step is ignored, nothing breaks
+    page.click(".ce-plot-title")  # leave the number box, so keys reach the step control again
+    lines = {}
+    for step in (2, 6):  # the capability plot's step line moves with the step
+        page.keyboard.press("Home" if step == 2 else "End")
+        lines[step] = panels(page)["line"]
+    assert lines[6] > lines[2]
+    # Clicking the held-out trajectory's last point moves the step control there.
+    page.keyboard.press("Home")
+    x, y = page.evaluate("""() => {
+        const box = document.querySelector('.ce-concept'), L = box._fullLayout, rect = box.getBoundingClientRect();
+        const t = box.data.find(d => (d.name || '').includes('held out')), i = t.x.length - 1;
+        return [rect.left + L.xaxis.l2p(t.x[i]) + L.xaxis._offset, rect.top + L.yaxis.l2p(t.y[i]) + L.yaxis._offset];
+    }""")
+    page.mouse.click(x, y)
+    page.wait_for_function(step_is(6), timeout=5_000)
+    shot(page, "01-step-control")
     assert not page.errors, page.errors
 
 
+def test_phase_buttons_are_in_time_order_and_keys_jump_to_them(page, url):
+    open_app(page, url, "?run=plain")
+    phases = page.evaluate("() => window.ceStepper.view.phases")
+    steps = [p["step"] for p in phases]
+    assert steps == sorted(steps)
+    buttons = page.locator(".ce-jump")
+    assert buttons.count() == len(phases)
+    for k, phase in enumerate(phases):
+        page.keyboard.press(str(k + 1))
+        assert shown_step(page) == page.evaluate(f"() => window.ceStepper.view.steps[{phase['index']}]")
+        assert "ce-active" in buttons.nth(k).get_attribute("class")
+    assert not page.errors, page.errors
+
+
+def test_bursts_of_step_changes_leave_the_page_idle_on_the_last_step(page, url):
+    """The runaway-event bug: quick repeated changes made the browser re-send events for minutes and left the
+    view on a stale step. Now a burst ends in silence within 2 s, on the last requested step, and the live
+    generation follows that step."""
+    open_app(page, url, "?run=plain")
+    settle(page)
+    page.click(".ce-plot-title")
+    page.requests.clear()
+    for key in ["ArrowRight", "ArrowRight", "ArrowLeft", "ArrowRight", "End", "ArrowLeft", "Home", "End"] * 3:
+        page.keyboard.press(key)
+        page.wait_for_timeout(70)
+    assert shown_step(page) == 6
+    assert settle(page) < 2.0 + 8.0  # the last requests are the live generation of step 6 (a few seconds at most)
+    sent = len(page.requests)
+    page.wait_for_timeout(3000)
+    assert len(page.requests) == sent, "the page kept sending after the burst"
+    page.wait_for_function("() => document.querySelector('.ce-live figcaption').textContent.endsWith('step 6')",
+                           timeout=30_000)
+    assert page.input_value("#checkpoint input") == "2"
+    assert not page.errors, page.errors
+
+
+def test_play_keeps_its_pace_stops_at_the_end_and_pause_stops_at_once(page, url):
+    open_app(page, url, "?run=plain")
+    page.select_option(".ce-speed", "4×")
+    page.click(".ce-play")
+    page.wait_for_function(step_is(6), timeout=10_000)
+    page.wait_for_function("() => !window.ceStepper.playing", timeout=5_000)
+    assert page.inner_text(".ce-play") == "▶"
+    page.select_option(".ce-speed", "1×")
+    page.click(".ce-play")  # from the end it starts again from the first checkpoint
+    page.wait_for_function(step_is(4), timeout=5_000)
+    started = time.monotonic()
+    page.wait_for_function(step_is(6), timeout=5_000)
+    assert 0.6 < time.monotonic() - started < 1.2  # 0.8 s per checkpoint at 1×
+    page.click(".ce-play")
+    page.keyboard.press("Home")
+    page.click(".ce-play")
+    page.wait_for_function(step_is(4), timeout=5_000)
+    page.click(".ce-play")  # pause: no further checkpoint
+    page.wait_for_timeout(1200)
+    assert shown_step(page) == 4
+    assert not page.errors, page.errors
+
+
+def test_switching_to_a_run_with_fewer_checkpoints_keeps_the_step_in_range(page, url):
+    open_app(page, url, "?run=plain")
+    page.keyboard.press("End")
+    page.click("#run-select input")
+    page.locator("#run-select li", has_text="short").first.click()
+    page.wait_for_function("() => window.ceStepper.view.run === 'short' && window.ceStepper.images?.run === 'short'",
+                           timeout=30_000)
+    assert shown_step(page) == 4  # step 6 of `plain` → the nearest checkpoint of `short`
+    settle(page)
+    assert not page.locator(".toast-wrap .toast-body.error").count()
+    assert not page.errors, page.errors
+
+
+def test_scrubbing_redraws_every_panel_within_budget(page, url):
+    """Step change to every precomputed panel redrawn, measured in the page (render time of stepper.js)."""
+    open_app(page, url, "?run=plain")
+    page.click(".ce-plot-title")
+    page.evaluate("() => { window.ceStepper.renders.length = 0; }")
+    for _ in range(10):
+        for key in ("ArrowRight", "ArrowRight", "Home"):
+            page.keyboard.press(key)
+    renders = page.evaluate("() => window.ceStepper.renders")
+    print(f"render ms: median {statistics.median(renders):.1f}, max {max(renders):.1f} over {len(renders)}")
+    assert statistics.median(renders) < 100
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_presentation_mode_fits_one_slide(browser, url, size):
+    page = new_page(browser, *size)
+    open_app(page, url, "?run=plain&present=1")
+    page.keyboard.press("End")
+    fit = page.evaluate("""() => ({height: document.scrollingElement.scrollHeight, width:
+        document.scrollingElement.scrollWidth, concept: document.querySelector('.ce-concept').getBoundingClientRect().bottom,
+        live: document.querySelector('.ce-live').getBoundingClientRect().bottom})""")
+    shot(page, f"06-present-{size[0]}x{size[1]}")
+    assert fit["height"] <= size[1] + 2 and fit["width"] <= size[0], fit
+    assert fit["concept"] <= size[1] and fit["live"] <= size[1], fit
+    assert not page.is_visible("#gen-panel") and page.is_visible(".ce-range")
+    assert not page.errors, page.errors
+    page.context.close()
+
+
+def test_phone_layout_stacks_the_panels_without_sideways_scroll(browser, url):
+    page = new_page(browser, 390, 844)
+    open_app(page, url, "?run=plain")
+    width = page.evaluate("() => document.scrollingElement.scrollWidth")
+    track = page.locator(".ce-range").bounding_box()
+    shot(page, "07-phone")
+    assert width <= 390, width
+    assert track["width"] > 250  # the step slider keeps the full width of the screen
+    page.click(".ce-next")
+    assert shown_step(page) == 4
+    assert not page.errors, page.errors
+    page.context.close()
+
+
 def test_moving_a_concept_slider_regenerates_the_grid_and_its_points(page, url):
-    open_app(page, url)
-    wait_for_step(page, 6)
-    page.wait_for_function("() => document.querySelector('#live-summary').innerText.includes('blue-small')",
-                           timeout=60_000)
-    before = page.get_attribute("#live-grid img", "src")
-    drag_range(page, "#pos-color input[type=range]", 0.25)  # colour position 1 → 0: red
-    page.wait_for_function("() => document.querySelector('#live-summary').innerText.includes('red-small')",
-                           timeout=60_000)
-    after = page.get_attribute("#live-grid img", "src")
-    assert after != before
-    names = page.evaluate("() => document.querySelector('#concept-plot .js-plotly-plot').data.map(t => t.name)")
+    open_app(page, url, "?run=plain")
+    page.wait_for_function("() => (window.ceStepper.live?.summary || '').includes('blue-small')", timeout=60_000)
+    before = page.evaluate("() => window.ceStepper.live.src")
+    box = page.locator("#pos-color input[type=range]").bounding_box()
+    page.mouse.click(box["x"] + 0.25 * box["width"], box["y"] + box["height"] / 2)  # colour 1 → 0: red
+    page.wait_for_function("() => (window.ceStepper.live?.summary || '').includes('red-small')", timeout=60_000)
+    assert page.evaluate("() => window.ceStepper.live.src") != before
+    names = page.evaluate("() => document.querySelector('.ce-concept').data.map(t => t.name || '')")
     assert any(n.startswith("live: red-small") for n in names)
-    page.wait_for_function("() => location.search.includes('c_color=0')", timeout=10_000)
+    page.wait_for_function("() => +new URLSearchParams(location.search).get('c_color') < 0.5", timeout=10_000)
     shot(page, "02-after-concept-slider")
     assert not page.errors, page.errors
 
 
-def test_a_link_restores_the_view_and_presentation_mode_hides_the_controls(page, url):
-    open_app(page, url, "?run=cfg&step=4&present=1&c_size=0&seed=oops")
-    wait_for_step(page, 4)
+def test_a_link_restores_the_view(page, url):
+    open_app(page, url, "?run=cfg&step=4&c_size=0&seed=oops")
+    assert shown_step(page) == 4
     page.wait_for_function("() => document.body.innerText.includes(\"Ignored seed='oops'\")", timeout=15_000)
-    assert page.evaluate("() => document.body.classList.contains('present')")
-    assert not page.is_visible("#gen-controls")
-    assert page.is_visible("#step-slider")
-    page.wait_for_function("() => document.querySelector('#live-summary').innerText.includes('blue-large')",
-                           timeout=60_000)
-    font = page.evaluate("() => document.querySelector('#concept-plot .js-plotly-plot').layout.font.size")
-    assert font == 20
-    shot(page, "03-presentation-mode")
+    page.wait_for_function("() => (window.ceStepper.live?.summary || '').includes('blue-large')", timeout=60_000)
+    assert page.input_value("#run-select input") == "cfg"
     assert not page.errors, page.errors
 
 
-def test_playback_runs_to_the_end_and_stops(page, url):
-    open_app(page, url, "?step=2")
-    wait_for_step(page, 2)
-    page.click("#play-btn")
-    wait_for_step(page, 6)
-    page.wait_for_function("() => document.querySelector('#play-btn').innerText.includes('Play')", timeout=15_000)
+def test_compare_and_tour(page, url):
+    open_app(page, url, "?run=plain")
     page.click("#tab-compare-button")
     page.wait_for_selector("#compare-left .js-plotly-plot", timeout=30_000)
     page.click("#compare-select input")
     page.locator("#compare-select li", has_text="cfg").first.click()
     page.wait_for_function("() => document.querySelector('#compare-caption').innerText.includes('Right: cfg')",
                            timeout=30_000)
-    page.wait_for_selector("#compare-right .js-plotly-plot", timeout=30_000)
     shot(page, "04-compare-tab")
     page.click("#tab-tour-button")
     page.click("#tour-next-0")
     page.wait_for_selector("#tour-next-1", state="visible", timeout=15_000)
+    page.click("#tour-show-1")
+    page.wait_for_function("() => document.querySelector('.ce-stepper').offsetParent !== null", timeout=15_000)
     shot(page, "05-guided-tour")
     assert not page.errors, page.errors

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from concept_explorer.views import images, plots
+from concept_explorer.views import concept_space, images, plots
 
 STEPS = [100, 200, 400, 800, 1600]
 LABELS = ["00", "01", "10", "11"]
@@ -32,7 +32,7 @@ def class_traces(figure) -> list:
 
 
 def test_concept_space_has_one_trace_per_class_dashed_for_training_solid_for_heldout(coordinates):
-    figure = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    figure = concept_space.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
     traces = class_traces(figure)
     assert [t.name for t in traces] == ["red-large", "red-small", "blue-large", "blue-small (held out)"]
     assert [t.line.dash for t in traces] == ["dash", "dash", "dash", "solid"]
@@ -43,7 +43,7 @@ def test_concept_space_has_one_trace_per_class_dashed_for_training_solid_for_hel
 
 
 def test_concept_space_marks_the_current_step(coordinates):
-    figure = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=2)
+    figure = concept_space.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=2)
     marker = next(t for t in figure.data if t.name == "step 400")
     np.testing.assert_allclose(marker.x, coordinates[2, :, 0], atol=1e-4)
     np.testing.assert_allclose(marker.y, coordinates[2, :, 1], atol=1e-4)
@@ -51,8 +51,8 @@ def test_concept_space_marks_the_current_step(coordinates):
 
 
 def test_concept_space_smoothing_changes_the_lines_but_not_their_count(coordinates):
-    raw = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
-    smoothed = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, smoothing=1.0)
+    raw = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    smoothed = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, smoothing=1.0)
     assert len(raw["data"]) == len(smoothed["data"])
     assert raw["data"][0]["x"] != smoothed["data"][0]["x"]
 
@@ -60,12 +60,12 @@ def test_concept_space_smoothing_changes_the_lines_but_not_their_count(coordinat
 def test_concept_space_draws_live_points_faded_when_stale_and_corner_thumbnails(coordinates):
     thumbnail = images.png_data_uri(np.zeros((3, 8, 8), np.uint8))
     live = np.array([[0.9, 0.8], [0.7, 0.95], [0.2, 0.1]])
-    fresh = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
+    fresh = concept_space.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
                                        live_points=live, corner_images=[thumbnail] * 4)
-    stale = plots.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
+    stale = concept_space.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, current=1,
                                        live_points=live, live_faded=True)
     points = next(t for t in fresh.data if t.name == "live generation")
-    assert list(points.x) == [0.9, 0.7, 0.2]
+    assert [point[:2] for point in points.customdata] == live.tolist()  # hover shows the values before jitter
     mean = next(t for t in fresh.data if t.name == "live mean")
     assert mean.x[0] == pytest.approx(0.6, abs=1e-4)
     assert next(t for t in stale.data if t.name == "live generation").marker.opacity < points.marker.opacity
@@ -76,11 +76,11 @@ def test_concept_space_draws_live_points_faded_when_stale_and_corner_thumbnails(
 
 def test_concept_space_spec_is_plain_json():
     values = np.full((2, 4, 2), math.nan)
-    spec = plots.concept_space_spec([1, 2], LABELS, NAMES, values, HELDOUT, AXES, current=0)
+    spec = concept_space.concept_space_spec([1, 2], LABELS, NAMES, values, HELDOUT, AXES, current=0)
     text = json.dumps(spec, allow_nan=False)  # NaN must never reach the browser
     assert "NaN" not in text
     with pytest.raises(ValueError, match="coordinates must be"):
-        plots.concept_space_spec([1, 2, 3], LABELS, NAMES, values, HELDOUT, AXES)
+        concept_space.concept_space_spec([1, 2, 3], LABELS, NAMES, values, HELDOUT, AXES)
 
 
 def test_accuracy_figure_has_a_panel_per_concept_plus_joint_with_step_lines_and_learning_stars():
@@ -108,10 +108,9 @@ def test_capability_figure_shades_the_hidden_capability_window():
     learned = {"plain": 1600, "overprompt": 400, "intervention": 200}
     figure = plots.capability_figure(STEPS, joint, learned, "blue-small", current_step=400)
     assert [t.name for t in figure.data] == ["plain prompt", "overprompting", "latent intervention"]
-    assert figure.data[0].line.dash == "solid" and figure.data[1].line.dash == "dashdot"
     window = [s for s in figure.layout.shapes if s.type == "rect"]
     assert len(window) == 1 and (window[0].x0, window[0].x1) == (200, 1600)
-    assert "1400 steps" in figure.layout.annotations[0].text
+    assert "1400 steps before plain" in figure.layout.annotations[0].text
     assert any(s.type == "line" and s.x0 == 400 for s in figure.layout.shapes)
 
 
@@ -129,8 +128,8 @@ def test_message_figure_says_why_it_is_empty():
 
 
 def test_large_mode_enlarges_fonts_and_height(coordinates):
-    normal = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
-    large = plots.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, large=True)
+    normal = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    large = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, large=True)
     assert large["layout"]["font"]["size"] > normal["layout"]["font"]["size"]
     assert large["layout"]["height"] > normal["layout"]["height"]
 
@@ -154,3 +153,87 @@ def test_class_grid_has_a_row_per_class_and_the_animation_is_a_gif():
                                          AXES, grids=[grid] * 5)
     gif = Image.open(io.BytesIO(images.gif_bytes(frames)))
     assert gif.format == "GIF" and gif.n_frames == 5
+
+
+def test_capability_methods_differ_in_dash_and_marker_not_just_colour_and_plain_is_thickest():
+    """Overprompting and intervention often have the same accuracy, so one must not hide the other."""
+    same = np.array([0, 0.5, 0.9, 0.9, 1.0])
+    joint = {"plain": np.zeros(5), "overprompt": same, "intervention": same, "patch": same / 2}
+    traces = plots.capability_figure(STEPS, joint, {f: None for f in joint}, "blue-small").data
+    assert len({t.line.dash for t in traces}) == 4 and len({t.marker.symbol for t in traces}) == 4
+    assert [t.line.color for t in traces] == [plots.FAMILY_COLORS[f] for f in joint]
+    assert traces[0].line.width > max(t.line.width for t in traces[1:])
+    assert any(t.marker.symbol.endswith("-open") for t in traces)  # the one drawn on top lets the other show
+
+
+def test_capability_marks_each_phase_with_a_dashed_labelled_line_and_a_window_as_a_band():
+    phases = {"memorization": (200, 800), "hidden capability": (400, 400), "generalization": (1600, 1600)}
+    figure = plots.capability_figure(STEPS, {"plain": np.zeros(5)}, {"plain": 1600}, "blue-small", phases=phases)
+    lines = [s for s in figure.layout.shapes if s.type == "line" and s.line.dash == "dash"]
+    assert [s.x0 for s in lines] == [200, 400, 1600] and all(s.x0 == s.x1 for s in lines)
+    bands = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert [(s.x0, s.x1) for s in bands] == [(200, 800)]  # no hidden window: plain prompting was not behind
+    labels = {a.text: a.x for a in figure.layout.annotations}
+    assert labels == {"memorization": 200, "hidden capability": 400, "generalization": 1600}
+
+
+def test_concept_space_labels_the_phases_on_the_heldout_trajectory(coordinates):
+    phases = {"memorization": 200, "hidden capability": 790, "generalization": 100}  # 790: nearest is 800
+    spec = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, phases=phases)
+    arrows = [a for a in spec["layout"]["annotations"] if a.get("showarrow")]
+    assert [a["text"] for a in arrows] == ["memorization", "hidden capability"]  # step 100 drew nothing (NaN)
+    assert [(a["x"], a["y"]) for a in arrows] == [tuple(np.round(coordinates[t, 3], 4)) for t in (1, 3)]
+    marks = next(t for t in spec["data"] if t["name"] == "phases")
+    assert marks["text"] == ["memorization: step 200", "hidden capability: step 800"]
+    other = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, phases=phases,
+                                             phase_class=0)
+    assert [a["x"] for a in other["layout"]["annotations"] if a.get("showarrow")][0] == round(coordinates[1, 0, 0], 4)
+    json.dumps(spec, allow_nan=False)
+
+
+def test_live_samples_on_one_corner_are_spread_and_counted(coordinates):
+    """16 samples split 8/8 between two corners must not look like two marks."""
+    live = np.array([[0.99, 0.98]] * 8 + [[0.02, 0.97]] * 8)
+    spec = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, live_points=live)
+    points = next(t for t in spec["data"] if t["name"] == "live generation")
+    shown = np.array([points["x"], points["y"]]).T
+    assert len({tuple(p) for p in shown}) == 16  # every sample has its own mark
+    assert np.abs(shown - live).max() <= concept_space.LIVE_JITTER + 1e-4
+    again = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, live_points=live)
+    assert again["data"] == spec["data"]  # seeded: redrawing does not make the marks dance
+    assert [c[2] for c in points["customdata"]] == [8] * 16 and "of 16 samples" in points["hovertemplate"]
+    counts = next(t for t in spec["data"] if t["name"] == "live generation: counts")
+    assert counts["text"] == ["<b>8 of 16</b>", "<b>8 of 16</b>"]
+    assert sorted(counts["x"]) == [-0.125, 1.125]  # beside each cluster, outside the square
+    lopsided = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES,
+                                                live_points=live[:9])
+    assert next(t for t in lopsided["data"] if t["name"] == "live generation: counts")["text"] == [
+        "<b>1 of 9</b>", "<b>8 of 9</b>"]
+
+
+def test_class_rows_are_pixels_only_upscaled_by_an_integer_with_labels_as_data():
+    pictures = np.zeros((7, 3, 4, 4), np.uint8)
+    pictures[:, 0] = np.arange(7)[:, None, None] * 10 + 5  # a distinct red per sample
+    labels = np.array([0, 0, 0, 2, 2, 3, 3])  # class 1 drew nothing: no row
+    grid = images.class_rows(pictures, labels, NAMES, HELDOUT, per_class=2, scale=3, caption="step 10")
+    assert grid.labels == ["red-large", "blue-large", "blue-small"] and grid.heldout == [False, False, True]
+    assert grid.colors == [images.class_colors(HELDOUT)[c] for c in (0, 2, 3)]
+    assert grid.scale == 3 and grid.row_height == 12 and grid.caption == "step 10"
+    assert grid.image.shape == (2 + 3 * 14, 2 + 2 * 14, 3)
+    # Row r, column k holds sample k of the row's class, each pixel repeated 3×3, and nothing else (no text).
+    for r, samples in enumerate([[0, 1], [3, 4], [5, 6]]):
+        top = grid.row_tops[r]
+        for k, sample in enumerate(samples):
+            tile = grid.image[top:top + 12, 2 + k * 14:2 + k * 14 + 12]
+            assert (tile == pictures[sample].transpose(1, 2, 0).repeat(3, 0).repeat(3, 1)).all()
+    assert set(np.unique(grid.image[..., 0])) <= {*(pictures[:, 0, 0, 0].tolist()), 255}
+    drawn = images.draw_labels(grid)
+    assert drawn.width > grid.image.shape[1] and drawn.height > grid.image.shape[0]
+    assert (np.asarray(drawn)[:, :150] < 128).any()  # the labels are in these pixels
+
+
+def test_class_rows_pads_a_short_row_with_background():
+    pictures = np.zeros((3, 3, 2, 2), np.uint8)
+    grid = images.class_rows(pictures, np.array([0, 0, 1]), NAMES, HELDOUT, per_class=4, scale=1, pad=1)
+    assert grid.image.shape == (1 + 2 * 3, 1 + 2 * 3, 3)  # as wide as the longest row, not per_class
+    assert (grid.image[grid.row_tops[1]:grid.row_tops[1] + 2, 4:6] == 255).all()

@@ -1,8 +1,12 @@
 """The app through its API: launch it on tiny runs, call every api_name with gradio_client, including bad inputs,
-and check each failure is one clear sentence while the server keeps serving."""
+and check each failure is one clear sentence while the server keeps serving.
+
+The step control and the precomputed panels live in the browser (ui/stepper.py): here the server's side of them is
+checked, the props it sends the stepper (`view`, `images`, `live`) and the settled step it hears back."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -11,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -27,16 +32,17 @@ from concept_explorer.ui.state import ViewState  # noqa: E402
 pytestmark = pytest.mark.slow
 
 PUBLIC = {
-    "/load_view", "/select_run", "/show_step", "/show_compare_step", "/generate_on_step", "/step_back",
-    "/step_forward", "/go_to_step", "/jump_training", "/jump_memorization", "/jump_hidden", "/jump_generalization",
-    "/toggle_play", "/tick", "/set_speed", "/redraw", "/compare", "/generate", "/prompt_class", "/show_weights",
-    "/view_query", "/train_start", "/train_cancel", "/train_poll", "/open_trained", "/export_grid", "/export_gif",
-    "/export_csv", "/export_json",
+    "/load_view", "/select_run", "/settle_step", "/show_compare_step", "/generate_on_step", "/redraw", "/compare",
+    "/generate", "/prompt_class", "/show_weights", "/view_query", "/train_start", "/train_cancel", "/train_poll",
+    "/open_trained", "/export_grid", "/export_gif", "/export_csv", "/export_json",
 }
-CHAINED = {"/load_view_panels", "/load_view_compare", "/load_view_generate", "/select_run_panels",
-           "/select_run_compare", "/select_run_generate", "/open_trained_select", "/open_trained_panels",
-           "/open_trained_compare", "/open_trained_generate", "/prompt_class_generate"}
-"""Follow-up steps of chained events: callable by name, left out of the API page."""
+CHAINED = {*(f"/{switch}_{step}" for switch in ("load_view", "select_run", "open_trained")
+             for step in ("view", "images", "compare", "generate")),
+           "/open_trained_select", "/prompt_class_generate", *(f"/tour_next_{i}" for i in range(5))}
+"""Follow-up steps of chained events (and the tour's buttons): callable by name, left out of the API page."""
+PNG_URI = "data:image/png;base64,"
+RUNS = "available runs: plain, cfg, short."
+
 
 def controls(**changes: object) -> list:
     """The generation panel's values as API parameters: the page's defaults, fewer samples, then `changes`."""
@@ -65,10 +71,16 @@ def client(app) -> Client:
     return app[1]
 
 
+def one_sentence(message: str) -> str:
+    """An error as a viewer sees it: one line, no traceback."""
+    assert message and "\n" not in message and "Traceback" not in message, message
+    return message
+
+
 def error_of(client: Client, *args: object, api_name: str) -> str:
     with pytest.raises(AppError) as caught:
         client.predict(*args, api_name=api_name)
-    return str(caught.value)
+    return one_sentence(str(caught.value))
 
 
 def by_label(client: Client, api_name: str, result: tuple) -> dict[str, Any]:
@@ -78,146 +90,192 @@ def by_label(client: Client, api_name: str, result: tuple) -> dict[str, Any]:
     return {r["label"]: value for r, value in zip(returns, result)}
 
 
+def stepper(update: dict, prop: str) -> Any:
+    """A prop an event sets on the stepper (a gr.HTML with the custom props `view`, `images` and `live`).
+    gradio_client returns such an update as sent: {"__type__": "update", "props": {prop: value}, ...}."""
+    assert update["__type__"] == "update", update
+    return update["props"][prop]
+
+
+def decoded(uri: str) -> Image.Image:
+    assert uri.startswith(PNG_URI)
+    picture = Image.open(io.BytesIO(base64.b64decode(uri[len(PNG_URI):])))
+    assert picture.format == "PNG"
+    return picture
+
+
+def http_run(client: Client, api_name: str, body: str | dict, query: str = "") -> httpx.Response:
+    """A call through the HTTP API, as a browser or script makes it: the body may carry what gradio_client cannot
+    send (event data, NaN), the address a query string (a shared link)."""
+    url = client.src.rstrip("/") + f"/gradio_api/run{api_name}" + (f"?{query}" if query else "")
+    if isinstance(body, dict):
+        return httpx.post(url, json=body, timeout=30)
+    return httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
+
+
 def layout_update(client: Client, api_name: str, *args: object) -> dict:
     """The update a layout element (a row, the tour) gets: gradio_client leaves those out of its results, the
     HTTP API does not."""
-    import httpx
-
-    response = httpx.post(client.src.rstrip("/") + f"/gradio_api/run{api_name}", json={"data": list(args)},
-                          timeout=30)
+    response = http_run(client, api_name, {"data": list(args)})
     assert response.status_code == 200, response.text
     (update,) = response.json()["data"]
     return update
 
 
-def test_every_event_has_a_public_api_name(client):
+def settle(client: Client, run: str, index: str) -> httpx.Response:
+    """The stepper's settled-step event for checkpoint `index` (raw JSON): the browser sends the index as event
+    data, which gradio_client has no way to send."""
+    return http_run(client, "/settle_step", f'{{"data": ["{run}"], "event_data": {{"index": {index}, "step": 0}}}}')
+
+
+def test_every_event_has_a_public_api_name(app, client):
     endpoints = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert endpoints == PUBLIC
+    fns = app[0].fns.values()
+    assert {f"/{fn.api_name}" for fn in fns if fn.api_visibility == "undocumented"} == CHAINED
+    assert all(fn.fn is None for fn in fns if fn.api_visibility == "private")  # only browser-side events
 
 
-def test_load_view_opens_the_default_run_at_its_last_checkpoint(client):
+def test_load_view_opens_the_default_run_at_its_first_checkpoint(client):
     result = client.predict(api_name="/load_view")
     controls = by_label(client, "/load_view", result)
-    assert controls["checkpoint"]["maximum"] == 2 and controls["checkpoint"]["value"] == 2
-    # Buttons, states and rows are not part of API results: [slider, run info (no label), learning steps, ...]
+    # [checkpoint (hidden, no label), run info, learning steps, ...]: a view without a step starts at the start
+    assert result[0] == 0
     assert result[1].startswith("plain · preset cpu") and "(Δcolor = 0.4" in result[1]
     assert controls["color"]["visible"] is True and controls["shape"]["visible"] is False
     assert controls["samples"] == 16 and controls["embedding patched from"]["value"] == "none"
-    panels = client.predict("plain", 2, 0.0, False, api_name="/load_view_panels")
-    assert "step 6" in panels[0]
+    view = stepper(client.predict("plain", 0, 0.0, False, api_name="/load_view_view"), "view")
+    assert (view["run"], view["steps"], view["start"], view["large"]) == ("plain", [2, 4, 6], 0, False)
+    assert len(view["captions"]) == 3 and "stored" not in view  # the grids follow in an event of their own
+    images = stepper(client.predict("plain", api_name="/load_view_images"), "images")
+    assert images["run"] == "plain" and len(images["stored"]) == len(images["elicited"]) == 3
+    assert all(decoded(grid["src"]) for grid in images["stored"])
 
 
-def test_show_step_returns_every_panel_at_that_checkpoint(client):
-    readout, concept, caption, capability, accuracy, stored, elicited, step = client.predict(
-        "plain", 1, 0.0, False, api_name="/show_step")
-    assert "step 4" in readout and "checkpoint 2 of 3" in readout and step == 4
-    spec = json.loads(concept["plot"])
-    assert spec["layout"]["title"]["text"] == "Concept space at step 4"
-    dashes = [t["line"]["dash"] for t in spec["data"] if t.get("mode") == "lines+markers"]
+def test_a_link_opens_its_run_at_the_nearest_checkpoint(client):
+    for query, index, run in (("run=cfg&step=4", 1, "cfg"), ("run=short&step=6000", 1, "short"),
+                              ("step=5", 1, "plain")):  # a tie goes to the earlier checkpoint
+        response = http_run(client, "/load_view", {"data": []}, query=query)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]  # [checkpoint, run info, ...]
+        assert data[0] == index and data[1].startswith(f"{run} · preset"), query
+    with pytest.warns(UserWarning, match="The link's run 'ghost' is not on this server; showing plain."):
+        data = http_run(client, "/load_view", {"data": []}, query="run=ghost&step=6").json()["data"]
+    assert data[0] == 2 and data[1].startswith("plain · preset")
+
+
+def test_the_stepper_view_carries_the_run_its_start_and_its_type_size(app, client):
+    dashboard = app[0].explorer.catalog.get("plain")
+    view = stepper(client.predict("plain", 1, 0.0, False, api_name="/redraw"), "view")
+    assert view["run"] == "plain" and view["steps"] == [2, 4, 6] and view["start"] == 1
+    assert view["heldout"] == "blue-small" and "blue-small" in view["captions"][1]
+    concept = view["figures"]["concept"]
+    dashes = [t["line"]["dash"] for t in concept["data"] if t.get("mode") == "lines+markers"]
     assert dashes == ["dash", "dash", "dash", "solid"]
-    assert "blue-small" in caption
-    assert json.loads(capability["plot"])["data"] and json.loads(accuracy["plot"])["data"]
-    assert Image.open(stored).size[0] > 100
-    assert elicited["visible"] is True and Image.open(elicited["value"]).size[0] > 100
-    redrawn = client.predict("plain", 1, 1.5, True, api_name="/redraw")
-    assert json.loads(redrawn[1]["plot"])["layout"]["font"]["size"] == 20  # presentation: large fonts
+    assert not any(str(t.get("name")).startswith("step ") for t in concept["data"])  # the page marks the step
+    assert view["figures"]["capability"]["data"] and view["figures"]["accuracy"]["data"]
+    assert [(p["name"], p["step"], p["index"]) for p in view["phases"]] == [
+        (name, step, dashboard.nearest_index(step)) for name, step in dashboard.jump_targets.items()]
+    large = stepper(client.predict("plain", 2, 1.5, True, api_name="/redraw"), "view")  # presentation mode
+    assert large["large"] is True and large["start"] == 2
+    assert {name: f["layout"]["font"]["size"] for name, f in large["figures"].items()} == {
+        "concept": 20, "capability": 20, "accuracy": 20}
+    assert large["figures"]["concept"]["data"][0]["x"] != concept["data"][0]["x"]  # smoothed
+
+
+def test_the_settled_step_becomes_the_checkpoint_the_other_events_read(client):
+    response = settle(client, "plain", "1")
+    assert response.status_code == 200 and response.json()["data"] == [1]
+    for run, index, message in (
+            ("plain", "3", "Checkpoint index must be a whole number from 0 to 2, got 3."),
+            ("short", "2", "Checkpoint index must be a whole number from 0 to 1, got 2."),
+            ("plain", "1.5", "Checkpoint index must be a whole number from 0 to 2, got 1.5."),
+            ("plain", "NaN", "Checkpoint index must be a finite number, got nan."),
+            ("ghost", "1", f"Unknown run 'ghost'; {RUNS}")):
+        response = settle(client, run, index)
+        assert response.status_code == 500 and one_sentence(response.json()["error"]) == message, response.text
+    # What `checkpoint.change` runs: the Compare tab and the live generation follow the settled step.
+    caption, *_ = client.predict("plain", "cfg", 1, 0.0, False, api_name="/show_compare_step")
+    assert "nearest to step 4: step 4" in caption
+    followed = stepper(client.predict(True, "plain", 1, 0.0, False, *controls(), api_name="/generate_on_step"),
+                       "live")
+    assert followed["step"] == 4 and followed["summary"].startswith("Step 4")
+
+
+def test_a_settled_step_without_event_data_is_refused_clearly(client):
+    response = http_run(client, "/settle_step", {"data": ["plain"]})
+    assert response.status_code == 500
+    assert response.json()["error"] == "Checkpoint index must be a finite number, got None."
 
 
 def test_bad_inputs_give_a_clear_error_and_the_server_keeps_serving(client):
-    assert "Unknown run 'nope'; available runs: plain, cfg" in error_of(client, "nope", 1, 0.0, False,
-                                                                         api_name="/show_step")
-    assert "greater than maximum" in error_of(client, "plain", 99, 0.0, False, api_name="/show_step")
-    assert "Checkpoint index must be a whole number from 0 to 2, got 1.5" in error_of(
-        client, "plain", 1.5, 0.0, False, api_name="/show_step")
+    assert f"Unknown run 'nope'; {RUNS}" in error_of(client, "nope", 1, 0.0, False, api_name="/redraw")
+    assert "Checkpoint index must be a whole number from 0 to 2, got 99." in error_of(
+        client, "plain", 99, 0.0, False, api_name="/redraw")
+    assert "Checkpoint index must be a whole number from 0 to 1, got 2." in error_of(
+        client, "short", 2, 0.0, False, api_name="/select_run_view")
+    assert "Unknown run 'nope'" in error_of(client, "nope", api_name="/select_run_images")
+    assert "greater than maximum value 3" in error_of(client, "plain", 1, 7.0, False, api_name="/redraw")
     assert "greater than maximum value 3" in error_of(client, "plain", "", 1, 7.0, False,
                                                       api_name="/show_compare_step")
-    assert "less than minimum value 0" in error_of(client, "plain", -3, api_name="/go_to_step")
     assert "Unknown run" in error_of(client, "plain", "nope", 1, 0.0, False, api_name="/compare")
     assert "trained without a null token" in error_of(
         client, "plain", 2, 0.0, False, *controls(guidance=3.0), api_name="/generate")
+    assert "Checkpoint index must be a whole number from 0 to 2, got 7." in error_of(
+        client, "plain", 7, 0.0, False, *controls(), api_name="/generate")
     assert "not in the list of choices" in error_of(client, "plain", "22 green-huge", api_name="/prompt_class")
-    assert "not in the list of choices" in error_of(client, "9×", api_name="/set_speed")
     # still serving
-    assert "step 6" in client.predict("plain", 2, 0.0, False, api_name="/show_step")[0]
+    assert stepper(client.predict("plain", 2, 0.0, False, api_name="/redraw"), "view")["start"] == 2
 
 
-def test_nan_sent_as_raw_json_is_refused_cleanly(app, client):
+def test_nan_sent_as_raw_json_is_refused_cleanly(client):
     """gradio_client refuses to send NaN, a browser or script can: post it to the HTTP API directly."""
-    import httpx
-
-    url = client.src.rstrip("/") + "/gradio_api/run/go_to_step"
-    response = httpx.post(url, content='{"data": ["plain", NaN]}', headers={"content-type": "application/json"},
-                          timeout=30)
+    response = http_run(client, "/redraw", '{"data": ["plain", NaN, 0.0, false]}')
     assert response.status_code >= 400  # gradio's own type check refuses NaN before our callback runs
-    assert "step 6" in client.predict("plain", 2, 0.0, False, api_name="/show_step")[0]
+    assert stepper(client.predict("plain", 2, 0.0, False, api_name="/redraw"), "view")["start"] == 2
 
 
-def test_step_buttons_typed_steps_and_playback(client):
-    assert client.predict("plain", 1, api_name="/step_back") == 0
-    assert client.predict("plain", 0, api_name="/step_back") == 0
-    assert client.predict("plain", 1, api_name="/step_forward") == 2
-    assert client.predict("plain", 2, api_name="/step_forward") == 2
-    assert client.predict("plain", 5, api_name="/go_to_step") == 1  # 5 is between 4 and 6: the earlier wins
-    assert client.predict("plain", 6000, api_name="/go_to_step") == 2
-    timer, index = client.predict("2×", "plain", 1, api_name="/toggle_play")  # one session: now it is playing
-    assert timer["active"] is True and timer["value"] == 0.4 and index == {"__type__": "update"}
-    assert client.predict("4×", api_name="/set_speed")["value"] == 0.2
-    assert client.predict("plain", 1, api_name="/tick")[0] == 2
-    assert client.predict("plain", 2, api_name="/tick")[0] == 2  # the end: playback stops
-    assert client.predict("plain", 1, api_name="/tick")[0] == 1  # stopped, so ticks no longer advance
-    timer, index = client.predict("1×", "plain", 2, api_name="/toggle_play")  # play from the end: restart
-    assert timer["active"] is True and index == 0
-    assert client.predict("1×", "plain", 0, api_name="/toggle_play")[0]["active"] is False  # pause
-
-
-def test_jump_buttons_go_to_phases_and_explain_missing_ones(app, client):
-    dashboard = app[0].explorer.catalog.get("plain")
-    saved = dict(dashboard.jump_targets)
-    try:
-        dashboard.jump_targets.clear()
-        dashboard.jump_targets.update({"memorization": 4, "hidden capability": 6})
-        assert client.predict("plain", api_name="/jump_memorization") == 1
-        assert client.predict("plain", api_name="/jump_hidden") == 2
-        assert "has no 'generalization' phase" in error_of(client, "plain", api_name="/jump_generalization")
-        assert "has no 'training classes learned' phase" in error_of(client, "plain", api_name="/jump_training")
-    finally:
-        dashboard.jump_targets.clear()
-        dashboard.jump_targets.update(saved)
-
-
-def test_select_run_adapts_the_controls(client):
-    result = client.predict("cfg", 1, api_name="/select_run")
-    slider = result[0]
-    assert slider["maximum"] == 2 and slider["value"] == 1  # the same training step as the run shown before
-    assert "null token for guidance" in result[1]
+def test_select_run_keeps_the_step_within_the_new_runs_checkpoints(client):
+    """The run a session shows is session state: a fresh client is a fresh page showing plain (steps 2, 4, 6)."""
+    session = Client(client.src, verbose=False)
+    # plain at step 6 to short (steps 2, 4): short's last checkpoint, never an index past it (with the old step
+    # slider that was an HTTP 500, "Value 31 is greater than maximum value 2")
+    short = session.predict("short", 2, api_name="/select_run")
+    assert short[0] == 1 and by_label(session, "/select_run", short)["Run"]["value"] == "short"
+    view = stepper(session.predict("short", short[0], 0.0, False, api_name="/select_run_view"), "view")
+    assert (view["run"], view["steps"], view["start"]) == ("short", [2, 4], 1)
+    assert session.predict("plain", 1, api_name="/select_run")[0] == 1  # short's step 4 is plain's step 4
+    cfg = session.predict("cfg", 1, api_name="/select_run")
+    assert cfg[0] == 1 and "null token for guidance" in cfg[1]
     # The guidance slider shows for a run trained with a null token only.
-    assert by_label(client, "/select_run", result)["guidance weight"]["visible"] is True
-    plain = client.predict("plain", 1, api_name="/select_run")
-    assert by_label(client, "/select_run", plain)["guidance weight"]["visible"] is False
-    assert "Unknown run" in error_of(client, "ghost", 1, api_name="/select_run")
-    assert "step 6" in client.predict("cfg", 2, 0.0, False, api_name="/select_run_panels")[0]
-    assert "Right: plain · preset" in client.predict("cfg", "plain", 2, 0.0, False, api_name="/select_run_compare")[0]
+    assert by_label(session, "/select_run", cfg)["guidance weight"]["visible"] is True
+    plain = session.predict("plain", 1, api_name="/select_run")
+    assert by_label(session, "/select_run", plain)["guidance weight"]["visible"] is False
+    assert session.predict("cfg", 31, api_name="/select_run")[0] == 2  # an index the shown run lacks: the end
+    assert "Unknown run" in error_of(session, "ghost", 1, api_name="/select_run")
+    images = stepper(session.predict("short", api_name="/select_run_images"), "images")
+    assert images["run"] == "short" and len(images["stored"]) == 2
+    assert "Right: plain · preset" in session.predict("cfg", "plain", 2, 0.0, False,
+                                                      api_name="/select_run_compare")[0]
 
 
-def test_generate_places_live_samples_in_concept_space(client):
-    grid, summary, concept = client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate")
-    assert Image.open(grid).size[0] > 8 * 4
-    assert "prompt nearest **blue-small**" in summary and "4 samples" in summary
-    names = [t["name"] for t in json.loads(concept["plot"])["data"]]
-    assert "live: blue-small @ step 6" in names
-    again = client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate")
-    assert again[1] == summary  # a cache hit: the same result, the same timing text
-    pushed = client.predict("cfg", 1, 0.0, False, *controls(strength=2.0, direction="custom mix", w_color=1.0,
-                                                           overprompt=1.0, patch="2", guidance=2.0,
-                                                           projection=True), api_name="/generate")
-    assert "intervention 2 (projection)" in pushed[1] and "embedding from step 2" in pushed[1]
-    assert "guidance 2" in pushed[1]
+def test_generate_sends_live_samples_to_the_stepper(client):
+    live = stepper(client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate"), "live")
+    assert (live["run"], live["step"], live["title"]) == ("plain", 6, "Live generation at step 6")
+    assert decoded(live["src"]).size == (1 + 4 * 9, 1 + 9)  # 4 samples of 8 px in a row, 1 px apart and around
+    assert live["summary"].startswith("Step 6, prompt nearest blue-small") and "4 samples" in live["summary"]
+    names = [t["name"] for t in live["traces"]]
+    assert names[0] == "live: blue-small @ step 6" and all(n.startswith("live") for n in names)
+    again = stepper(client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate"), "live")
+    assert again["summary"] == live["summary"]  # a cache hit: the same result, the same timing text
+    pushed = stepper(client.predict("cfg", 1, 0.0, False, *controls(
+        strength=2.0, direction="custom mix", w_color=1.0, overprompt=1.0, patch="2", guidance=2.0,
+        projection=True), api_name="/generate"), "live")["summary"]
+    assert "intervention 2 (projection)" in pushed and "embedding from step 2" in pushed and "guidance 2" in pushed
     assert "greater than maximum" in error_of(client, "plain", 2, 0.0, False, *controls(samples=99),
                                               api_name="/generate")
     skipped = client.predict(False, "plain", 2, 0.0, False, *controls(), api_name="/generate_on_step")
-    assert skipped[0] == {"__type__": "update"}  # not following: nothing changes
-    followed = client.predict(True, "plain", 1, 0.0, False, *controls(), api_name="/generate_on_step")
-    assert "Step 4" in followed[1]
+    assert skipped["__type__"] == "update" and "live" not in skipped.get("props", {})  # not following: no change
 
 
 def test_prompt_class_and_direction_controls(client):
@@ -225,8 +283,9 @@ def test_prompt_class_and_direction_controls(client):
     assert [u.get("value") for u in updates] == [None, 0.0, 1.0, None]
     assert layout_update(client, "/show_weights", "custom mix") == {"__type__": "update", "visible": True}
     assert layout_update(client, "/show_weights", "color") == {"__type__": "update", "visible": False}
-    assert client.predict("plain", 1, 0.0, False, *controls(color=0.0, size=1.0),
-                          api_name="/prompt_class_generate")[1].startswith("Step 4, prompt nearest **red-small**")
+    live = stepper(client.predict("plain", 1, 0.0, False, *controls(color=0.0, size=1.0),
+                                  api_name="/prompt_class_generate"), "live")
+    assert live["summary"].startswith("Step 4, prompt nearest red-small")
 
 
 def test_compare_two_runs_at_the_same_step(client):
@@ -303,11 +362,12 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     name = client.predict(api_name="/open_trained")
     assert name.startswith("ui-dc0.30-ds0.20-seed1-")
     assert app[0].explorer.catalog.get(name).curves is not None
-    assert "step 6" in client.predict(name, 1, 0.0, False, api_name="/show_step")[0]  # checkpoints 3 and 6
-    selected = client.predict(name, 1, api_name="/open_trained_select")
-    assert by_label(client, "/select_run", selected)["Run"]["value"] == name  # its outputs; not on the API page
-    readout, *_, step = client.predict(name, 1, 0.0, False, api_name="/open_trained_panels")
-    assert "checkpoint 2 of 2" in readout and step == 6
+    view = stepper(client.predict(name, 1, 0.0, False, api_name="/open_trained_view"), "view")
+    assert (view["run"], view["steps"], view["start"]) == (name, [3, 6], 1)
+    images = stepper(client.predict(name, api_name="/open_trained_images"), "images")
+    assert images["run"] == name and len(images["stored"]) == 2 and all(images["elicited"])
+    selected = client.predict(name, 2, api_name="/open_trained_select")  # its outputs; not on the API page
+    assert by_label(client, "/select_run", selected)["Run"]["value"] == name and selected[0] in (0, 1)
     for chained in ("/open_trained_compare", "/load_view_compare"):
         caption, *plots = client.predict(name, "plain", 1, 0.0, False, api_name=chained)
         assert f"Left: {name} · preset" in caption and "Right: plain · preset" in caption
@@ -315,4 +375,5 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
         assert [json.loads(p["plot"])["layout"]["title"]["text"] for p in plots[::2]] == [f"{name} · step 6",
                                                                                         "plain · step 6"]
     for chained in ("/open_trained_generate", "/load_view_generate", "/select_run_generate"):
-        assert "Step 6" in client.predict(name, 1, 0.0, False, *controls(), api_name=chained)[1]
+        live = stepper(client.predict(name, 1, 0.0, False, *controls(), api_name=chained), "live")
+        assert live["run"] == name and live["summary"].startswith("Step 6"), chained

@@ -43,11 +43,14 @@ def make_run(path: Path, config: RunConfig) -> Path:
 
 
 def tiny_runs(root: Path) -> dict[str, Path]:
-    """{'plain': path, 'cfg': path}, built on first use and shared by every UI test module of the session."""
+    """{'plain': path, 'cfg': path, 'short': path}, built on first use and shared by every UI test module of the
+    session; `short` has two checkpoints where the others have three (switching runs must keep the step in
+    range)."""
     if not _BUILT:
         torch.set_num_threads(1)
         _BUILT["plain"] = make_run(root / "plain", tiny_config())
         _BUILT["cfg"] = make_run(root / "cfg", tiny_config(train__p_uncond=0.2, concept_space__delta_color=0.3))
+        _BUILT["short"] = make_run(root / "short", tiny_config(train__num_steps=4, train__checkpoint_steps=(2, 4)))
     return dict(_BUILT)
 
 
@@ -67,7 +70,8 @@ def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterato
     scratch = tmp_path_factory.mktemp(name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
-        demo = build_app([runs["plain"], runs["cfg"]], checkpoints=scratch / "none", runs=scratch / "runs")
+        demo = build_app([runs["plain"], runs["cfg"], runs["short"]], checkpoints=scratch / "none",
+                         runs=scratch / "runs")
         demo.queue()
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
                                 quiet=True, show_error=True, **launch_options())

@@ -54,7 +54,7 @@ def launch_options() -> dict[str, Any]:
     """Page-level settings that gradio 6 takes at launch: theme (local fonts), CSS, and the keyboard script."""
     return dict(
         theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
-        css_paths=[ASSETS / "style.css"],
+        css_paths=[ASSETS / "style.css", ASSETS / "stepper.css"],
         js=(ASSETS / "keys.js").read_text(),
         footer_links=["api", "settings"],
     )

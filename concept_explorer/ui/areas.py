@@ -15,25 +15,27 @@ from ..views.run_view import RunDashboard
 from . import text
 from .explorer import Explorer
 from .settings import DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
-from .steps import PHASE_BUTTONS, SPEEDS
+from .stepper import stepper_component
 from .train_tab import TrainTab
 
 Components = dict[str, Block]
 
 
 def session_state(explorer: Explorer) -> Components:
-    """Per-session values and timers. The URL textbox is outside the tabs on purpose: gradio mounts a tab's
-    components only while it is shown, and the URL must follow the view whichever tab is open."""
-    return dict(live_state=gr.State(None), playing=gr.State(False), shown_run=gr.State(explorer.default_run),
-                timer=gr.Timer(value=SPEEDS["1×"], active=False), train_timer=gr.Timer(2.0, active=False),
+    """Per-session values and timers. The hidden ones sit outside the tabs on purpose: gradio mounts a tab's
+    components only while it is shown, and they must follow the view whichever tab is open. `checkpoint` is the
+    index of the step the browser's step control settled on (stepper.py), which the other events read."""
+    return dict(live_state=gr.State(None), shown_run=gr.State(explorer.default_run),
+                train_timer=gr.Timer(2.0, active=False),
+                checkpoint=gr.Number(0, precision=0, visible="hidden", elem_id="checkpoint"),
                 url_state=gr.Textbox("", visible="hidden", elem_id="url-state"))
 
 
 def header(explorer: Explorer, first: RunDashboard) -> Components:
     with gr.Row(elem_id="header", equal_height=True):
-        with gr.Column(scale=6, min_width=320):
+        with gr.Column(scale=6, min_width=240):
             gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}", elem_id="title")
-        with gr.Column(scale=3, min_width=240, elem_classes=["ce-control"]):
+        with gr.Column(scale=3, min_width=200, elem_classes=["ce-control"]):
             run = gr.Dropdown(explorer.catalog.names, value=explorer.default_run, label="Run",
                               allow_custom_value=True, elem_id="run-select")
         with gr.Column(scale=1, min_width=150):
@@ -42,72 +44,29 @@ def header(explorer: Explorer, first: RunDashboard) -> Components:
     return dict(run=run, present=present, run_info=run_info)
 
 
-def step_bar(explorer: Explorer, first: RunDashboard) -> Components:
-    """The one step control every panel follows."""
-    # The page sets the slider's range per run on load; API sessions keep this default, so it must admit every run's
-    # checkpoints (each callback checks the index against its own run).
-    most_checkpoints = max(len(explorer.catalog.get(name).steps) for name in explorer.catalog.names)
-    with gr.Group(elem_id="step-bar"):
-        with gr.Row(equal_height=True):
-            bar = dict(
-                play=gr.Button("▶ Play", elem_id="play-btn", scale=0, min_width=100, variant="primary"),
-                speed=gr.Dropdown(list(SPEEDS), value="1×", label="speed", elem_id="speed", scale=0, min_width=90,
-                                  container=False),
-                step_back=gr.Button("◀", elem_id="step-prev", scale=0, min_width=56),
-                checkpoint=gr.Slider(0, most_checkpoints - 1, value=len(first.steps) - 1, step=1, label="checkpoint",
-                                     show_label=False, elem_id="step-slider", scale=8, container=False),
-                step_forward=gr.Button("▶", elem_id="step-next", scale=0, min_width=56),
-                step_number=gr.Number(first.steps[-1], label="go to step", elem_id="step-input", precision=0,
-                                      minimum=0, scale=0, min_width=130, container=False),
-                readout=gr.HTML("", elem_id="step-readout", min_width=220),
-            )
-        with gr.Row(elem_id="jump-row"):
-            bar |= {f"jump_{key}": gr.Button(phase.capitalize(), size="sm", elem_id=f"jump-{key}",
-                                             elem_classes=["ce-jump", f"ce-jump-{key}"])
-                    for key, phase in PHASE_BUTTONS.items()}
-    gr.Markdown(text.STEP_HELP, elem_classes=["ce-help", "ce-control"])
-    return bar
-
-
 def explore_tab(first: RunDashboard) -> Components:
+    """The step control and every precomputed panel (one browser-side component), beside the live generation
+    controls."""
     with gr.Tab("Explore", id="explore", elem_id="tab-explore"):
-        with gr.Row():
-            with gr.Column(scale=6, min_width=420):
-                tab = dict(
-                    concept_plot=gr.Plot(label="Concept space", show_label=False, elem_id="concept-plot"),
-                    caption=gr.Markdown("", elem_id="step-caption"),
-                    smoothing=gr.Slider(*limits.SMOOTHING.bounds, value=0.0, step=0.25, elem_id="smoothing",
-                                        elem_classes=["ce-control"],
-                                        label="trajectory smoothing (Gaussian σ, in checkpoints; 0 = raw)"),
-                )
+        with gr.Row(elem_id="explore-row"):
+            with gr.Column(scale=3, min_width=300, elem_id="stepper-column"):
+                tab = dict(stepper=stepper_component())
+                gr.Markdown(text.STEP_HELP, elem_classes=["ce-help", "ce-control"])
+                tab["smoothing"] = gr.Slider(*limits.SMOOTHING.bounds, value=0.0, step=0.25, elem_id="smoothing",
+                                             elem_classes=["ce-control"],
+                                             label="trajectory smoothing (Gaussian σ, in checkpoints; 0 = raw)")
                 with gr.Accordion("What am I looking at?", open=False, elem_classes=["ce-control"]):
                     gr.Markdown(text.CONCEPT_SPACE_HELP)
-            with gr.Column(scale=5, min_width=380, elem_id="gen-panel"):
-                gr.Markdown("#### Live generation at this checkpoint", elem_id="live-title")
-                tab["live_grid"] = gr.Image(label="Live generation", show_label=False, format="png", type="numpy",
-                                            height=300, elem_id="live-grid", buttons=["download", "fullscreen"],
-                                            interactive=False)
-                tab["live_summary"] = gr.Markdown("", elem_id="live-summary")
+                    gr.Markdown(text.CAPABILITY_HELP)
+                    gr.Markdown(text.ACCURACY_HELP)
+                    gr.Markdown(text.GENERATIONS_HELP)
+                tab["learning"] = gr.Markdown(captions.learning_summary(first), elem_id="learning-summary",
+                                              elem_classes=["ce-help"])
+            with gr.Column(scale=1, min_width=280, elem_id="gen-panel", elem_classes=["ce-control"]):
+                gr.Markdown("#### Live generation", elem_id="live-title")
                 tab |= generation_panel(first)
-                with gr.Accordion("How does live generation work?", open=False, elem_classes=["ce-control"]):
+                with gr.Accordion("How does live generation work?", open=False):
                     gr.Markdown(text.GENERATION_HELP)
-        with gr.Row():
-            with gr.Column(min_width=380):
-                tab["capability_plot"] = gr.Plot(show_label=False, elem_id="capability-plot")
-                gr.Markdown(text.CAPABILITY_HELP, elem_classes=["ce-help"])
-            with gr.Column(min_width=380):
-                tab["accuracy_plot"] = gr.Plot(show_label=False, elem_id="accuracy-plot")
-                gr.Markdown(text.ACCURACY_HELP, elem_classes=["ce-help"])
-        tab["learning"] = gr.Markdown(captions.learning_summary(first), elem_id="learning-summary",
-                                      elem_classes=["ce-help"])
-        with gr.Row():
-            tab["stored_grid"] = gr.Image(label="Stored generations at this checkpoint", show_label=False,
-                                          format="png", type="filepath", elem_id="stored-grid", interactive=False,
-                                          buttons=["download"])
-            tab["elicited_grid"] = gr.Image(label="Held-out class under each elicitation method", show_label=False,
-                                            format="png", type="filepath", elem_id="elicited-grid",
-                                            interactive=False, buttons=["download"])
-        gr.Markdown(text.GENERATIONS_HELP, elem_classes=["ce-help"])
     return tab
 
 
@@ -197,7 +156,7 @@ def train_tab(trainer: TrainTab) -> Components:
 
 
 def tour() -> Components:
-    """The guided tour; a step's "Show me" button clicks its phase jump in the browser (no server call)."""
+    """The guided tour; a step's "Show me" button jumps the step control to its phase (no server call)."""
     with gr.Tab("Guided tour", id="tour", elem_id="tab-tour"):
         with gr.Walkthrough(selected=0, elem_id="tour") as walkthrough:
             tab: Components = dict(tour=walkthrough)
@@ -208,7 +167,7 @@ def tour() -> Components:
                         if target:
                             gr.Button("Show me on the timeline", size="sm", variant="primary",
                                       elem_id=f"tour-show-{i}").click(
-                                None, js=f"() => {{ document.getElementById('{target}')?.click(); "
+                                None, js=f"() => {{ window.ceStepperJump?.('{target}'); "
                                          "document.getElementById('tab-explore-button')?.click(); }",
                                 api_visibility="private")
                         if i + 1 < len(text.TOUR):

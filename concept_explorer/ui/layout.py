@@ -1,8 +1,10 @@
 """The page: its areas (areas.py) declare components by name, and the events here wire them to the callbacks.
 
-Event policy: cheap lookups (the step control and everything it drives) run outside the queue with hidden
-progress, so scrubbing never flickers or waits behind sampling; torch work (live generation, exports that
-sample) shares one concurrency slot. Cheap events that a viewer can make fail (a typed step, a link, training,
+Event policy: the step control and every precomputed panel live in the browser (stepper.py), which tells the
+server only the step it settled on, once per burst of changes; cheap lookups run outside the queue with hidden
+progress; torch work (live generation, exports that sample) shares one concurrency slot, and the live generation
+that follows the step is `always_last`, the only such handler on its trigger, so stale steps are skipped and no
+two deferred handlers can restart each other. Cheap events that a viewer can make fail (a typed step, a link, training,
 exports) are queued in their own wide slot, because gradio only shows an error or warning message for queued
 events. Every Python event has an api_name, so the API is the test surface.
 """
@@ -24,7 +26,7 @@ from .exports import Exports
 from .live_panel import LivePanel
 from .runs import RUN_DEPENDENT, Runs
 from .settings import GenerationSettings
-from .steps import PHASE_BUTTONS, Steps
+from .stepper import Stepper
 from .train_tab import TrainTab
 from .url import VIEW_CONTROLS, ViewLink
 from .wiring import Page
@@ -38,7 +40,10 @@ CHAINED = dict(api_visibility="undocumented")
 
 WRITE_URL_JS = """
 (query) => {
-  const search = query ? '?' + query : '';
+  const params = new URLSearchParams(query);  // the server's view, with the step the browser shows
+  const stepper = window.ceStepper;
+  if (stepper && stepper.view) params.set('step', stepper.view.steps[stepper.index]);
+  const search = params.toString() ? '?' + params.toString() : '';
   history.replaceState(null, '', location.pathname + search + location.hash);
   if (window.parent !== window) {  // inside a Hugging Face Space: let the outer page keep the same query
     window.parent.postMessage({queryString: search, hash: location.hash}, 'https://huggingface.co');
@@ -50,14 +55,15 @@ WRITE_URL_JS = """
 PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); return on; }"
 
 # Inputs and outputs the events share, by component name (a dataclass stands for the controls of its fields).
-VIEW = ["run", "checkpoint", "smoothing", "present", "live_state"]
-PANELS = ["readout", "concept_plot", "caption", "capability_plot", "accuracy_plot", "stored_grid", "elicited_grid",
-          "step_number"]
+VIEW = ["run", "checkpoint", "smoothing", "present"]
 LIVE = ["run", "checkpoint", "smoothing", "present", GenerationSettings]
-LIVE_OUTPUTS = ["live_grid", "live_summary", "live_state", "concept_plot"]
+LIVE_OUTPUTS = ["stepper", "live_state"]
 COMPARE = ["run", "compare", "checkpoint", "smoothing", "present"]
 COMPARE_OUTPUTS = ["compare_caption", "compare_left", "compare_left_curves", "compare_right", "compare_right_curves"]
 SWITCH_RUN = (["run", "checkpoint", "shown_run"], [*RUN_DEPENDENT, "shown_run"])
+LIVE_PROGRESS = dict(show_progress="hidden")
+"""The stepper shows a stale live grid faded until the new one arrives; a spinner over the whole panel would hide
+the plots that scrubbing keeps moving."""
 
 
 def build_blocks(explorer: Explorer) -> gr.Blocks:
@@ -67,17 +73,16 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
     with gr.Blocks(title=text.TITLE, fill_width=True, delete_cache=(3600, 7200)) as demo:
         page.add(areas.session_state(explorer))
         page.add(areas.header(explorer, first))
-        page.add(areas.step_bar(explorer, first))
         with gr.Tabs(elem_id="tabs"):
             page.add(areas.explore_tab(first))
             page.add(areas.compare_tab(explorer))
             page.add(areas.train_tab(trainer))
             page.add(areas.tour())
             page.add(areas.share_tab())
-        steps, live, compare, link = Steps(explorer), LivePanel(explorer), Compare(explorer), ViewLink(explorer)
-        redraw = partial(redraw_after, page, steps, compare, live)
-        wire_step_control(page, steps, compare, live)
-        wire_explore(page, steps, compare, live)
+        stepper, live, compare, link = Stepper(explorer), LivePanel(explorer), Compare(explorer), ViewLink(explorer)
+        redraw = partial(redraw_after, page, stepper, compare, live)
+        wire_step_control(page, stepper, compare, live)
+        wire_explore(page, stepper, compare, live)
         wire_runs(page, Runs(explorer), trainer, redraw)
         wire_url(page, demo, link, redraw)
         wire_train(page, trainer)
@@ -95,53 +100,43 @@ def committed(control: Block) -> Callable:
     return control.input
 
 
-def redraw_after(page: Page, steps: Steps, compare: Compare, live: LivePanel, event: Dependency, name: str) -> None:
-    """Redraw everything once a run (or a whole view) has been set."""
-    panels = page.on(event.then, steps.render_step, VIEW, PANELS, api_name=f"{name}_panels", **CHAINED, **INSTANT)
-    compared = page.on(panels.then, compare.render_compare, COMPARE, COMPARE_OUTPUTS, api_name=f"{name}_compare",
+def redraw_after(page: Page, stepper: Stepper, compare: Compare, live: LivePanel, event: Dependency,
+                 name: str) -> None:
+    """Redraw everything once a run (or a whole view) has been set: its numbers, then its grids, then the
+    Compare tab, then a live generation."""
+    view = page.on(event.then, stepper.show_run, VIEW, ["stepper"], api_name=f"{name}_view", **CHAINED, **INSTANT)
+    images = page.on(view.then, stepper.show_images, ["run"], ["stepper"],
+                     api_name=f"{name}_images", **CHAINED, **INSTANT)
+    compared = page.on(images.then, compare.render_compare, COMPARE, COMPARE_OUTPUTS, api_name=f"{name}_compare",
                        **CHAINED, **INSTANT)
-    page.on(compared.then, live.generate, LIVE, LIVE_OUTPUTS, api_name=f"{name}_generate",
-            show_progress="minimal", show_progress_on=[page["live_grid"]], **CHAINED, **TORCH)
+    page.on(compared.then, live.generate, LIVE, LIVE_OUTPUTS, api_name=f"{name}_generate", **LIVE_PROGRESS,
+            **CHAINED, **TORCH)
 
 
-def wire_step_control(page: Page, steps: Steps, compare: Compare, live: LivePanel) -> None:
+def wire_step_control(page: Page, stepper: Stepper, compare: Compare, live: LivePanel) -> None:
+    """The browser's settled step becomes `checkpoint`; the Compare tab and the live generation follow it."""
+    page.on(page["stepper"].input, stepper.settle, ["run"], ["checkpoint"], api_name="settle_step", **INSTANT)
     checkpoint = page["checkpoint"]
-    page.on(checkpoint.change, steps.render_step, VIEW, PANELS, api_name="show_step", **INSTANT)
     page.on(checkpoint.change, compare.render_compare, COMPARE, COMPARE_OUTPUTS, api_name="show_compare_step",
             **INSTANT)
     page.on(checkpoint.change, live.generate_on_step, ["follow", *LIVE], LIVE_OUTPUTS, api_name="generate_on_step",
-            show_progress="minimal", show_progress_on=[page["live_grid"]], trigger_mode="always_last", **TORCH)
-    for name, delta in (("step_back", -1), ("step_forward", 1)):
-        page.on(page[name].click, partial(steps.step_by, delta=delta), ["run", "checkpoint"], ["checkpoint"],
-                api_name=name, **INSTANT)
-    step_number = page["step_number"]
-    page.on([step_number.submit, step_number.blur], steps.go_to_step, ["run", "step_number"], ["checkpoint"],
-            api_name="go_to_step", **QUEUED)
-    for key in PHASE_BUTTONS:
-        page.on(page[f"jump_{key}"].click, partial(steps.jump, phase_key=key), ["run"], ["checkpoint"],
-                api_name=f"jump_{key}", **INSTANT)
-    page.on(page["play"].click, steps.toggle_play, ["playing", "speed", "run", "checkpoint"],
-            ["playing", "play", "timer", "checkpoint"], api_name="toggle_play", **INSTANT)
-    page.on(page["timer"].tick, steps.tick, ["run", "checkpoint", "playing"],
-            ["checkpoint", "playing", "play", "timer"], api_name="tick", **INSTANT)
-    page.on(page["speed"].change, steps.set_speed, ["speed", "playing"], ["timer"], api_name="set_speed", **INSTANT)
+            trigger_mode="always_last", **LIVE_PROGRESS, **TORCH)
 
 
-def wire_explore(page: Page, steps: Steps, compare: Compare, live: LivePanel) -> None:
+def wire_explore(page: Page, stepper: Stepper, compare: Compare, live: LivePanel) -> None:
     """Display options (smoothing, presentation mode), the Compare tab's choice, and the live generation panel."""
     smoothing, present = page["smoothing"], page["present"]
-    page.on([smoothing.release, present.change], steps.render_step, VIEW, PANELS, api_name="redraw", **INSTANT)
+    page.on([smoothing.release, present.change], stepper.show_run, VIEW, ["stepper"], api_name="redraw", **INSTANT)
     present.change(None, present, None, js=PRESENT_JS, api_visibility="private")
     page.on([smoothing.release, present.change, page["compare"].input], compare.render_compare, COMPARE,
             COMPARE_OUTPUTS, api_name="compare", **INSTANT)
 
-    generating = dict(show_progress="minimal", show_progress_on=[page["live_grid"]])
     settled = [committed(control) for control in page.all(GenerationSettings.names())]
     page.on([*settled, page["generate"].click], live.generate, LIVE, LIVE_OUTPUTS, api_name="generate",
-            trigger_mode="always_last", **generating, **TORCH)
+            trigger_mode="always_last", **LIVE_PROGRESS, **TORCH)
     prompted = page.on(page["prompt_class"].input, live.prompt_class, ["run", "prompt_class"], CONCEPT_ORDER,
                        api_name="prompt_class", **QUEUED)
-    page.on(prompted.then, live.generate, LIVE, LIVE_OUTPUTS, api_name="prompt_class_generate", **generating,
+    page.on(prompted.then, live.generate, LIVE, LIVE_OUTPUTS, api_name="prompt_class_generate", **LIVE_PROGRESS,
             **CHAINED, **TORCH)
     page.on(page["direction"].change, live.show_weights, ["direction"], ["weights_box"], api_name="show_weights",
             **INSTANT)
@@ -159,7 +154,7 @@ def wire_url(page: Page, demo: gr.Blocks, link: ViewLink, redraw: Callable[[Depe
     """Open the view a link describes, then keep the address bar and the share link on the view."""
     redraw(page.on(demo.load, link.load_view, [], VIEW_CONTROLS, api_name="load_view", **QUEUED), "load_view")
     view = ["run", "checkpoint", "compare", "smoothing", "present", GenerationSettings]
-    changes = [control.change for control in page.all(["checkpoint", "run", "compare", "smoothing", "present",
+    changes = [control.change for control in page.all(["run", "compare", "smoothing", "present",
                                                        *GenerationSettings.names()])]
     page.on(changes, link.view_query, view, ["url_state"], api_name="view_query", trigger_mode="always_last",
             **INSTANT)

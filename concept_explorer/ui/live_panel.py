@@ -11,30 +11,36 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from gradio.components.plot import PlotData
 
 from ..analysis.live import LiveResult
 from ..core import limits
 from ..views import images as raster
 from ..views.run_view import RunDashboard
-from .common import plot, user_errors
+from .common import user_errors
 from .explorer import Explorer
 from .settings import DIRECTION_CUSTOM, GenerationSettings
 
+LIVE_COLUMNS = 8
 LiveState = dict[str, Any] | None
 """What a session remembers of its last live generation: run, step, label and per-sample coordinates (tiny)."""
 
 
-def concept_space_plot(dashboard: RunDashboard, index: int, smoothing: float, large: bool,
-                       live_state: LiveState) -> PlotData:
-    """Concept space at a checkpoint with the session's live samples, faded when they belong to another step."""
-    points, name, faded = None, "live", False
-    if live_state and live_state.get("run") == dashboard.run.name and live_state.get("points"):
-        points = np.array(live_state["points"], dtype=float)  # (N, K)
-        faded = live_state.get("step") != dashboard.steps[index]
-        name = f"live: {live_state.get('name', '')} @ step {live_state.get('step')}"
-    return plot(dashboard.concept_space(index, smoothing, points, name, faded, large,
-                                        title=f"Concept space at step {dashboard.steps[index]:,}"))
+def live_view(dashboard: RunDashboard, result: LiveResult, smoothing: float, large: bool) -> dict[str, Any]:
+    """The stepper's `live` prop: the grid (native resolution, upscaled by the browser), the summary, and the
+    samples as plotly traces of concept space (drawn by the same figure code as the stored trajectories)."""
+    state = _live_state(dashboard, result)
+    traces: list[dict] = []
+    if state["points"]:
+        name = f"live: {result.target_name} @ step {result.settings.step:,}"
+        spec = dashboard.concept_space(None, smoothing, np.array(state["points"], dtype=float), name, large=large)
+        # After the trajectories (one per class) and the phase marks come the live samples' traces.
+        traces = [trace for trace in spec["data"][len(dashboard.labels):] if trace.get("name") != "phases"]
+    rows = -(-len(result.images) // LIVE_COLUMNS)
+    return {"run": dashboard.run.name, "step": result.settings.step, "traces": traces,
+            "src": raster.png_data_uri(raster.image_grid(result.images, columns=LIVE_COLUMNS, scale=1, pad=1),
+                                       scale=1),
+            "rows": [""] * rows, "colors": [], "title": f"Live generation at step {result.settings.step:,}",
+            "summary": _live_summary(result)}
 
 
 class LivePanel:
@@ -44,20 +50,17 @@ class LivePanel:
     @user_errors
     def generate(self, run: str, index: float, smoothing: float, present: bool,
                  settings: GenerationSettings) -> list:
-        """Sample the checkpoint at the panel's settings (cached), and redraw concept space with the samples."""
+        """Sample the checkpoint at the panel's settings (cached) and show the samples in the stepper."""
         dashboard = self.explorer.dashboard(run)
         smoothing = limits.SMOOTHING.check("smoothing", smoothing)
         result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
-        live_state = _live_state(dashboard, result)
-        grid = raster.image_grid(result.images, columns=8, scale=4 if dashboard.space.resolution <= 16 else 2)
-        figure = concept_space_plot(dashboard, dashboard.check_index(index), smoothing, bool(present), live_state)
-        return [grid, _live_summary(result), live_state, figure]
+        return [gr.HTML(live=live_view(dashboard, result, smoothing, bool(present))), _live_state(dashboard, result)]
 
     def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool,
                          settings: GenerationSettings) -> list:
         """Follow the step control with the live generation, when the viewer wants that."""
         if not follow:
-            return [gr.skip()] * 4
+            return [gr.skip()] * 2
         return self.generate(run, index, smoothing, present, settings)
 
     @user_errors
@@ -81,7 +84,7 @@ def _live_state(dashboard: RunDashboard, result: LiveResult) -> LiveState:
 
 def _live_summary(result: LiveResult) -> str:
     s = result.settings
-    parts = [f"Step {s.step:,}, prompt nearest **{result.target_name}**"]
+    parts = [f"Step {s.step:,}, prompt nearest {result.target_name}"]
     if s.overprompt:
         parts.append(f"overprompt {s.overprompt:g} on {', '.join(s.overprompt_concepts) or 'nothing'}")
     if s.intervention_strength:
@@ -93,5 +96,5 @@ def _live_summary(result: LiveResult) -> str:
     text = ", ".join(parts) + f". {result.summary()} ({s.samples} samples, {s.sample_steps} sampling steps, seed "
     text += f"{s.seed}; {result.seconds:.2f} s)"
     for note in result.notes:
-        text += f"  \n{note}"
+        text += f" {note}"
     return text

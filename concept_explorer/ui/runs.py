@@ -13,9 +13,8 @@ from ..views.run_view import RunDashboard
 from .common import user_errors
 from .explorer import Explorer
 from .settings import DIRECTION_CUSTOM, NONE_PATCH
-from .steps import PHASE_BUTTONS
 
-RUN_DEPENDENT = ("checkpoint", *(f"jump_{key}" for key in PHASE_BUTTONS), "run_info", "learning", *CONCEPT_ORDER,
+RUN_DEPENDENT = ("checkpoint", "run_info", "learning", *CONCEPT_ORDER,
                  *(f"w_{c}" for c in CONCEPT_ORDER), "overprompt_along", "direction", "patch", "guidance", "run",
                  "prompt_class")
 """The names of the controls `run_controls` updates: the outputs of every event that switches runs."""
@@ -24,11 +23,7 @@ RUN_DEPENDENT = ("checkpoint", *(f"jump_{key}" for key in PHASE_BUTTONS), "run_i
 def run_controls(dashboard: RunDashboard, index: int, runs: list[str]) -> dict[str, Any]:
     """Updates of the run-dependent controls, by name, showing checkpoint `index` of the run."""
     concepts = dashboard.concepts
-    updates: dict[str, Any] = {"checkpoint": gr.update(maximum=len(dashboard.steps) - 1, value=index)}
-    for key, phase in PHASE_BUTTONS.items():
-        step = dashboard.jump_targets.get(phase)
-        label = f"{phase.capitalize()} · " + (f"step {step}" if step is not None else "not reached")
-        updates[f"jump_{key}"] = gr.update(value=label, interactive=step is not None)
+    updates: dict[str, Any] = {"checkpoint": index}
     updates["run_info"] = captions.describe(dashboard)
     updates["learning"] = captions.learning_summary(dashboard)
     for c in CONCEPT_ORDER:

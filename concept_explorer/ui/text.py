@@ -73,20 +73,20 @@ TOUR = [
     ("2 · Training classes are learned", (
         "Early on, every prompt gives a blurry average. Then the dashed lines head for their corners: the model "
         "learns the classes it was trained on, the concept with the stronger signal first."
-    ), "jump-training"),
+    ), "training classes learned"),
     ("3 · Concept memorisation", (
         "Meanwhile the held-out prompt (solid line) first lands near a *training* class: the model gets one concept "
         "right and copies the other from data it has seen. Look at the held-out row of the stored generations."
-    ), "jump-memorization"),
+    ), "memorization"),
     ("4 · A hidden capability", (
         "Here is the paper's surprise: from about this step, the model **can** make blue-small circles — a latent "
         "intervention on its concept embedding, overprompting, or a patched embedding layer produce them — while "
         "plain prompting still does not. Try the intervention strength slider in the generation panel."
-    ), "jump-hidden"),
+    ), "hidden capability"),
     ("5 · Generalisation", (
         "Much later, plain prompting catches up and the solid line reaches its corner. The gap between steps 4 and 5 "
         "(shaded yellow in the capability panel) is how long the capability stayed hidden."
-    ), "jump-generalization"),
+    ), "generalization"),
     ("6 · Your turn", (
         "Compare runs with different concept signal, train your own run, and share the exact view with the link in "
         "*Share & export*. Presentation mode (`?present=1`) enlarges everything for a projector."

@@ -44,7 +44,7 @@ class ViewLink:
             problems.append(f"The link's run {run!r} is not on this server; showing {self.explorer.default_run}.")
             run = self.explorer.default_run
         dashboard = self.explorer.catalog.get(run)
-        index = len(dashboard.steps) - 1 if state.step is None else dashboard.nearest_index(state.step)
+        index = 0 if state.step is None else dashboard.nearest_index(state.step)  # the story starts at the start
         for problem in problems:
             gr.Warning(problem)
         compare = state.compare if state.compare in names else None

@@ -64,15 +64,16 @@ def listener_of(trigger: Callable | Sequence[Callable]) -> Callable[..., Depende
 
 def bind(fn: Callable, inputs: Sequence[Input], outputs: Sequence[str]) -> Callable:
     """`fn` as gradio calls it: positional values in, positional outputs out (see the module docstring). A
-    callback with a `request` parameter also gets gradio's gr.Request."""
-    wants_request = "request" in inspect.signature(fn).parameters
+    callback with a `request` or `event` parameter (last, in that order) also gets gr.Request or gr.EventData."""
+    wanted = inspect.signature(fn).parameters
+    extras = [(name, annotation) for name, annotation in (("request", gr.Request), ("event", gr.EventData))
+              if name in wanted]
 
     def call(*values: Any) -> Any:
         given = iter(values)
         arguments = [next(given) if isinstance(item, str)
                      else item(**{f.name: next(given) for f in dataclasses.fields(item)}) for item in inputs]
-        if wants_request:
-            arguments.append(next(given))  # gradio's gr.Request, after the inputs (see the signature below)
+        arguments += [next(given) for _ in extras]  # gradio's gr.Request / gr.EventData, after the inputs
         result = fn(*arguments)
         if len(outputs) > 1 and isinstance(result, Mapping):
             unknown = result.keys() - set(outputs)
@@ -81,9 +82,9 @@ def bind(fn: Callable, inputs: Sequence[Input], outputs: Sequence[str]) -> Calla
         return result
 
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name in input_names(inputs)]
-    if wants_request:  # gradio fills a parameter annotated gr.Request itself
-        parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request))
-        call.__annotations__ = {"request": gr.Request}
+    for name, annotation in extras:  # gradio fills parameters annotated gr.Request or gr.EventData itself
+        parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY, annotation=annotation))
+    call.__annotations__ = dict(extras)
     call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     named = fn.func if isinstance(fn, functools.partial) else fn
     call.__name__, call.__doc__ = named.__name__, named.__doc__  # the API page describes the callback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.concepts import LEVEL_NAMES
 from . import plots
 from .run_view import RunDashboard
 
@@ -23,8 +24,27 @@ def step_caption(view: RunDashboard, index: int) -> str:
     return text + "."
 
 
+def headline(view: RunDashboard) -> str:
+    """The run in one plain sentence for the page header: what the model saw, what it never saw, what to watch."""
+    space = view.space
+    code = dict(zip(space.concepts, space.heldout_classes()[0]))
+    adjectives = [c for c in space.concepts if c not in ("shape", "bg")]
+    seen = [", ".join("/".join(LEVEL_NAMES[c]) for c in adjectives)] if adjectives else []
+    seen.append(" and ".join(f"{s}s" for s in LEVEL_NAMES["shape"]) if "shape" in code else f"{space.shape}s")
+    unseen = [LEVEL_NAMES[c][code[c]] for c in adjectives]
+    unseen.append(LEVEL_NAMES["shape"][code["shape"]] if "shape" in code else space.shape)
+    if "bg" in code:
+        seen.append(f"on {'/'.join(LEVEL_NAMES['bg'])} backgrounds")
+        unseen.append(f"on a {LEVEL_NAMES['bg'][code['bg']]} background")
+    others = len(space.heldout_classes()) - 1
+    nor = f" (nor {others} other combinations)" if others else ""
+    return (f"A small diffusion model trained on {' '.join(seen)} — it never saw a {' '.join(unseen)}{nor}. "
+            "Watch when it learns to draw one.")
+
+
 def describe(view: RunDashboard) -> str:
-    """The run in one line: name, preset, geometry, concept signals, checkpoints, seed, status."""
+    """The run in one technical line (Compare caption, report): name, preset, geometry, concept signals,
+    checkpoints, seed, status. The page header takes `headline`."""
     config = view.run.config
     space = config.concept_space
     deltas = ", ".join(f"Δ{c} = {getattr(space, 'delta_' + c):g}" for c in space.concepts if c != "shape")

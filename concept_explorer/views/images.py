@@ -1,5 +1,8 @@
 """Raster figures: image grids of generations, thumbnails as data URIs, and the concept-space animation (GIF).
 
+Grids for the page carry no text (`LabelledGrid`: pixels plus labels as data); `draw_labels` puts the text in for
+the GIF and the report, which have no other place for it.
+
 Pure functions of uint8 arrays (no files, no torch): the UI serves their output, the exporter writes it.
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -71,42 +75,80 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled font: no system fonts, no downloads
 
 
+@dataclass(frozen=True)
+class LabelledGrid:
+    """Rows of generations as pixels only, and what each row is as data.
+
+    Shown at its own size (or an integer multiple of it), with the labels set as real text beside `row_tops`:
+    text drawn into the pixels turns to mush as soon as a browser resamples the picture by a non-integer factor.
+    """
+
+    image: np.ndarray  # (H, W, 3) uint8, every sample upscaled `scale`× by nearest neighbour, no text
+    labels: list[str]  # per row
+    colors: list[str]  # per row, the colour the row's class or method has in every panel
+    heldout: list[bool]  # per row
+    row_tops: list[int]  # per row, the first pixel row of its samples in `image`
+    row_height: int  # pixels of one row of samples
+    scale: int
+    caption: str | None = None
+
+
+def class_rows(
+    images: np.ndarray, class_index: np.ndarray, names: Sequence[str], heldout: Sequence[bool], per_class: int = 8,
+    scale: int = 4, caption: str | None = None, colors: Sequence[str] | None = None, pad: int = 2,
+) -> LabelledGrid:
+    """One row per class that has samples (at most `per_class` of them), without text. images: (N, 3, R, R)
+    uint8; class_index: (N,) index into names; colors: row colours by class (default: the class colours)."""
+    images, class_index = np.asarray(images), np.asarray(class_index)
+    colors = list(colors) if colors is not None else class_colors(heldout)
+    rows = [c for c in range(len(names)) if (class_index == c).any()]
+    if not rows:
+        raise ValueError("There are no generations to show.")
+    chosen = [images[class_index == c][:per_class] for c in rows]
+    columns = max(len(samples) for samples in chosen)
+    blank = np.full(images.shape[1:], 255, dtype=np.uint8)  # the background colour, so a short row just ends
+    tiles = np.stack([tile for samples in chosen for tile in [*samples, *[blank] * (columns - len(samples))]])
+    cell = images.shape[2] * scale
+    return LabelledGrid(
+        image=image_grid(tiles, columns=columns, scale=scale, pad=pad), labels=[names[c] for c in rows],
+        colors=[colors[c] for c in rows], heldout=[bool(heldout[c]) for c in rows],
+        row_tops=[pad + r * (cell + pad) for r in range(len(rows))], row_height=cell, scale=scale, caption=caption,
+    )
+
+
+def draw_labels(grid: LabelledGrid, large: bool = False) -> Image.Image:
+    """The grid with its labels and caption drawn into the pixels, for a GIF or a report figure that has no text
+    layer; held-out rows are framed in their colour. A row is as tall as its samples or its label."""
+    font = _font(22 if large else 15)
+    label_width = 250 if large else 170
+    texts = [f"{label}\n(held out)" if held else label for label, held in zip(grid.labels, grid.heldout)]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    heights = [max(grid.row_height, measure.multiline_textbbox((0, 0), text, font=font)[3] + 8) for text in texts]
+    width = label_width + grid.image.shape[1] + 6
+    header = 36 if grid.caption else 4
+    canvas = Image.new("RGB", (width, header + sum(h + 6 for h in heights)), "white")
+    draw = ImageDraw.Draw(canvas)
+    if grid.caption:
+        draw.text((8, 8), grid.caption, fill="#222", font=font)
+    top = header
+    for text, height, row_top, color, held in zip(texts, heights, grid.row_tops, grid.colors, grid.heldout):
+        image_top = top + (height - grid.row_height) // 2
+        canvas.paste(Image.fromarray(grid.image[row_top:row_top + grid.row_height]), (label_width, image_top))
+        draw.rectangle((4, top + 4, 12, top + height - 4), fill=color)
+        draw.multiline_text((20, top + height // 2), text, fill="#222", font=font, anchor="lm")
+        if held:
+            draw.rectangle((label_width - 3, image_top - 3, label_width + grid.image.shape[1] + 2,
+                            image_top + grid.row_height + 2), outline=color, width=3)
+        top += height + 6
+    return canvas
+
+
 def class_grid(
     images: np.ndarray, class_index: np.ndarray, names: Sequence[str], heldout: Sequence[bool], per_class: int = 8,
     scale: int = 4, caption: str | None = None, large: bool = False, colors: Sequence[str] | None = None,
 ) -> Image.Image:
-    """One row per class of a checkpoint's generations with the class name on the left; held-out rows are
-    framed in their class colour. images: (N, 3, R, R) uint8; class_index: (N,) index into names; colors: row
-    colours (default: the class colours)."""
-    images, class_index = np.asarray(images), np.asarray(class_index)
-    colors = list(colors) if colors is not None else class_colors(heldout)
-    font = _font(22 if large else 15)
-    label_width = 250 if large else 170
-    rows = [(c, name, image_grid(images[class_index == c][:per_class], columns=per_class, scale=scale))
-            for c, name in enumerate(names) if (class_index == c).any()]
-    if not rows:
-        raise ValueError("There are no generations to show.")
-    width = label_width + max(grid.shape[1] for *_, grid in rows) + 6
-    header = 36 if caption else 4
-    labels = [f"{name}\n(held out)" if heldout[c] else name for c, name, _ in rows]
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    heights = [max(grid.shape[0], measure.multiline_textbbox((0, 0), text, font=font)[3] + 8)
-               for (_, _, grid), text in zip(rows, labels)]  # a row is as tall as its images or its label
-    canvas = Image.new("RGB", (width, header + sum(h + 6 for h in heights)), "white")
-    draw = ImageDraw.Draw(canvas)
-    if caption:
-        draw.text((8, 8), caption, fill="#222", font=font)
-    top = header
-    for (c, name, grid), text, height in zip(rows, labels, heights):
-        image_top = top + (height - grid.shape[0]) // 2
-        canvas.paste(Image.fromarray(grid), (label_width, image_top))
-        draw.rectangle((4, top + 4, 12, top + height - 4), fill=colors[c])
-        draw.multiline_text((20, top + height // 2), text, fill="#222", font=font, anchor="lm")
-        if heldout[c]:
-            draw.rectangle((label_width - 3, image_top - 2, label_width + grid.shape[1] + 1,
-                            image_top + grid.shape[0] + 1), outline=colors[c], width=3)
-        top += height + 6
-    return canvas
+    """`class_rows` with the labels drawn in (`draw_labels`)."""
+    return draw_labels(class_rows(images, class_index, names, heldout, per_class, scale, caption, colors), large)
 
 
 # -- animation -----------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +19,42 @@ from PIL import Image
 
 from ..analysis.capability import CapabilityCurves, capability_curves, load_elicitation, read_elicited_samples
 from ..analysis.evaluate import Evaluation
-from ..analysis.phases import Phases, class_learning_steps, find_phases
+from ..analysis.phases import (
+    GENERALIZATION,
+    HIDDEN,
+    MEMORIZATION,
+    PHASE_ORDER,
+    Phases,
+    best_elicitation,
+    class_learning_steps,
+    find_phases,
+)
 from ..core.concepts import LEVEL_NAMES
 from ..core.limits import Range
 from ..core.render import render, sample_attributes
 from ..core.run import Run, RunFolderError
 from . import images as raster
 from . import plots
+from .concept_space import concept_space_spec
 
-PHASE_ORDER = ("training classes learned", "memorization", "hidden capability", "generalization")
-PHASE_HELP = {
-    "training classes learned": "every training class is generated correctly",
-    "memorization": "the held-out prompt mostly yields a training class",
-    "hidden capability": "an elicitation method already produces the held-out class",
-    "generalization": "plain prompting produces the held-out class",
-}
+PHASE_HELP = dict(zip(PHASE_ORDER, (
+    "every training class is generated correctly",
+    "the held-out prompt mostly yields a training class",
+    "elicitation already produces the held-out class, plain prompting not yet (shown where it leads by the most)",
+    "plain prompting produces the held-out class",
+)))
+HELDOUT_PHASES = (MEMORIZATION, HIDDEN, GENERALIZATION)
+"""The phases that are about the held-out prompt, so they are marked on its trajectory."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseTile:
+    """One phase of the story: its checkpoint and what the held-out prompt draws there."""
+
+    phase: str
+    step: int
+    explanation: str  # what the phase means, in a sentence
+    grid: raster.LabelledGrid  # row 0: plain prompting; row 1, where stored: the elicitation method best there
 
 
 def axis_title(concept: str) -> str:
@@ -80,9 +102,8 @@ class RunDashboard:
         self.phases: Phases = find_phases(self.evaluation, self.curves)
         self.jump_targets = self.phases.jump_targets()
         self.corner_images = [raster.png_data_uri(image, scale=4) for image in class_mean_images(run)]
-        self._grids: dict[tuple[int, bool], Image.Image] = {}
-        self._elicited: dict[tuple[int, bool], Image.Image | None] = {}
-        self._lock = threading.Lock()
+        self._built: dict[tuple, Any] = {}  # grids and the phase strip, built on first use
+        self._lock = threading.RLock()  # a labelled grid is built from its cached text-free grid
 
     @classmethod
     def load(cls, path: str | Path) -> RunDashboard:
@@ -100,15 +121,26 @@ class RunDashboard:
     def check_index(self, index: Any) -> int:
         return Range(0, len(self.steps) - 1, whole=True).check("Checkpoint index", index)
 
+    def phase_at(self, index: int) -> str | None:
+        """The most specific phase at checkpoint `index` (the rule is `Phases.phase_at`'s)."""
+        return self.phases.phase_at(self.steps[index])
+
+    @property
+    def grid_scale(self) -> int:
+        """Integer upscale of stored samples in grids: 16 px samples become 64 px tiles."""
+        return 4 if self.space.resolution <= 16 else 2
+
     # -- panels -----------------------------------------------------------------------------------------------------
     def concept_space(
         self, index: int, smoothing: float = 0.0, live_points: np.ndarray | None = None, live_name: str = "live",
         live_faded: bool = False, large: bool = False, height: int | None = None, title: str | None = None,
     ) -> plots.Spec:
-        return plots.concept_space_spec(
+        phases = {name: step for name, step in self.jump_targets.items() if name in HELDOUT_PHASES}
+        return concept_space_spec(
             self.steps, self.labels, self.names, self.evaluation.coordinates, self.heldout, self.axis_titles,
             current=index, smoothing=smoothing, corner_images=self.corner_images, live_points=live_points,
-            live_name=live_name, live_faded=live_faded, large=large, height=height, title=title,
+            live_name=live_name, live_faded=live_faded, large=large, height=height, title=title, phases=phases,
+            phase_class=self.labels.index(self.phases.label),
         )
 
     def accuracy(self, index: int | None, large: bool = False, height: int | None = None) -> plots.Spec:
@@ -120,6 +152,12 @@ class RunDashboard:
             height=height,
         )
 
+    def phase_spans(self) -> dict[str, tuple[int, int]]:
+        """Each jump target as (start, end): memorization spans its window, the others are a moment."""
+        window = self.phases.memorization.window
+        return {name: window if name == MEMORIZATION and window else (step, step)
+                for name, step in self.jump_targets.items()}
+
     def capability(self, index: int | None, large: bool = False, height: int | None = None) -> plots.Spec:
         if self.curves is None:
             return plots.message_spec(self.curves_problem or "No capability curves.", height or 360, large)
@@ -128,31 +166,35 @@ class RunDashboard:
         return plots.capability_spec(
             self.curves.steps, self.curves.joint, learned, self.heldout_name,
             current_step=None if index is None else self.steps[index], best_key=self.curves.best_key, large=large,
-            height=height, step_range=shown,
+            height=height, step_range=shown, phases=self.phase_spans(),
         )
 
+    # -- stored samples -----------------------------------------------------------------------------------------------
+    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = make()
+            return self._built[key]
+
+    def generation_grid(self, index: int, scale: int | None = None) -> raster.LabelledGrid:
+        """The stored generations of every class at checkpoint `index` (8 per class), without text; `scale`
+        defaults to the grid scale of this resolution (1 = native pixels, for a browser that upscales)."""
+        scale = scale or self.grid_scale
+
+        def make() -> raster.LabelledGrid:
+            samples = self.evaluation.samples(self.steps[index])
+            return raster.class_rows(samples["images"].numpy(), samples["labels"].numpy(), self.names, self.heldout,
+                                     per_class=8, scale=scale, pad=max(1, scale // 2),
+                                     caption=f"Stored generations at step {self.steps[index]:,}")
+        return self._cached(("stored", index, scale), make)
+
     def generations(self, index: int, large: bool = False) -> Image.Image:
-        """The stored generations of every class at checkpoint `index` (8 per class)."""
-        key = (index, large)
-        with self._lock:
-            if key not in self._grids:
-                samples = self.evaluation.samples(self.steps[index])
-                self._grids[key] = raster.class_grid(
-                    samples["images"].numpy(), samples["labels"].numpy(), self.names, self.heldout, per_class=8,
-                    scale=4 if self.space.resolution <= 16 else 2, large=large,
-                    caption=f"Stored generations at step {self.steps[index]:,}",
-                )
-            return self._grids[key]
+        """`generation_grid` with its labels drawn in (for the GIF and the report)."""
+        return self._cached(("stored", index, large), lambda: raster.draw_labels(self.generation_grid(index), large))
 
-    def elicited(self, index: int, large: bool = False) -> Image.Image | None:
-        """The held-out class at checkpoint `index` under each stored elicitation method, or None."""
-        key = (index, large)
-        with self._lock:
-            if key not in self._elicited:
-                self._elicited[key] = self._elicited_grid(self.steps[index], large)
-            return self._elicited[key]
-
-    def _elicited_grid(self, step: int, large: bool) -> Image.Image | None:
+    def elicited_samples(self, step: int) -> dict[str, np.ndarray] | None:
+        """The held-out class's stored samples at `step` per elicitation method key (plain first, then the
+        families in FAMILY_NAMES order), (N, 3, R, R) uint8 each; None where there are none."""
         if self.curves is None or step not in self.curves.steps:
             return None
         try:
@@ -165,19 +207,63 @@ class RunDashboard:
             family = method.split("@")[0]
             return (order.index(family) if family in order else len(order), method)
 
-        methods = sorted({k.split("/")[0] for k in stored if k.endswith(f"/{self.heldout_label}/images")}, key=rank)
-        if not methods:
-            return None
-        pictures = np.concatenate([stored[f"{m}/{self.heldout_label}/images"].numpy()[:8] for m in methods])
-        counts = [min(8, len(stored[f"{m}/{self.heldout_label}/images"])) for m in methods]
-        colors = [plots.FAMILY_COLORS.get(m.split("@")[0], "#555") for m in methods]
-        return raster.class_grid(pictures, np.repeat(np.arange(len(methods)), counts), methods,
-                                 [False] * len(methods), per_class=8, scale=4 if self.space.resolution <= 16 else 2,
-                                 large=large, colors=colors,
-                                 caption=f"{self.heldout_name} under each elicitation method at step {step:,}")
+        suffix = f"/{self.heldout_label}/images"
+        methods = sorted((k.removesuffix(suffix) for k in stored if k.endswith(suffix)), key=rank)
+        return {m: stored[m + suffix].numpy() for m in methods} or None
 
-    def phase_at(self, index: int) -> str | None:
-        """The latest phase that has begun by checkpoint `index`."""
-        step = self.steps[index]
-        begun = [(s, name) for name, s in self.jump_targets.items() if s <= step]
-        return max(begun)[1] if begun else None
+    def elicited_grid(self, index: int, scale: int | None = None) -> raster.LabelledGrid | None:
+        """The held-out class at checkpoint `index` under each stored elicitation method (8 each), without text."""
+        scale = scale or self.grid_scale
+
+        def make() -> raster.LabelledGrid | None:
+            step = self.steps[index]
+            samples = self.elicited_samples(step)
+            if samples is None:
+                return None
+            methods = list(samples)
+            return raster.class_rows(
+                np.concatenate([images[:8] for images in samples.values()]),
+                np.repeat(np.arange(len(methods)), [min(8, len(images)) for images in samples.values()]), methods,
+                [False] * len(methods), per_class=8, scale=scale, pad=max(1, scale // 2),
+                colors=[plots.FAMILY_COLORS.get(m.split("@")[0], "#555") for m in methods],
+                caption=f"{self.heldout_name} under each elicitation method at step {step:,}")
+        return self._cached(("elicited", index, scale), make)
+
+    def elicited(self, index: int, large: bool = False) -> Image.Image | None:
+        """`elicited_grid` with its labels drawn in, or None."""
+        def make() -> Image.Image | None:
+            grid = self.elicited_grid(index)
+            return None if grid is None else raster.draw_labels(grid, large)
+        return self._cached(("elicited", index, large), make)
+
+    def phase_strip(self, samples: int = 4, scale: int | None = None) -> list[PhaseTile]:
+        """Per phase in training order, `samples` stored samples of the held-out prompt at the phase's checkpoint
+        under plain prompting and under the elicitation method with the highest joint accuracy there."""
+        scale = scale or self.grid_scale
+        return self._cached(("strip", samples, scale), lambda: [
+            self._phase_tile(phase, self.nearest_index(step), samples, scale)
+            for phase, step in self.jump_targets.items()])
+
+    def _phase_tile(self, phase: str, index: int, samples: int, scale: int) -> PhaseTile:
+        """Plain samples come from the elicitation pass where it stored the step (the same sampler noise as the
+        method's, so the columns pair up), else from the evaluation (and then there is no method row)."""
+        step, curves = self.steps[index], self.curves
+        stored = self.elicited_samples(step)
+        best = best_elicitation(curves) if curves is not None else None
+        if curves is not None and stored is not None and best is not None:
+            t = curves.steps.index(step)
+            accuracy, methods = best
+            rows = {"plain": (stored["plain"], curves.joint["plain"][t]), methods[t]: (stored[methods[t]], accuracy[t])}
+        else:
+            evaluated = self.evaluation.samples(step)
+            c = self.labels.index(self.heldout_label)
+            rows = {"plain": (evaluated["images"].numpy()[evaluated["labels"].numpy() == c],
+                              self.evaluation.joint_accuracy[index, c])}
+        names = [f"{plots.FAMILY_NAMES['plain'] if key == 'plain' else key} · {accuracy:.0%} {self.heldout_name}"
+                 for key, (_, accuracy) in rows.items()]
+        shown = [pictures[:samples] for pictures, _ in rows.values()]
+        grid = raster.class_rows(
+            np.concatenate(shown), np.repeat(np.arange(len(rows)), [len(pictures) for pictures in shown]), names,
+            [False] * len(rows), per_class=samples, scale=scale, pad=max(1, scale // 2), caption=f"{phase} · step {step:,}",
+            colors=[plots.FAMILY_COLORS.get(key.split("@")[0], "#555") for key in rows])
+        return PhaseTile(phase, step, PHASE_HELP[phase], grid)

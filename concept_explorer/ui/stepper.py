@@ -1,0 +1,76 @@
+"""The step control and every precomputed panel as one browser-side component (gr.HTML + assets/stepper.js).
+
+Why in the browser: a run's precomputed view is small, so it is sent once (`view`, then its sample grids as
+`images`) and scrubbing, playback, phase jumps and clicks on the trajectory redraw every panel locally, with no
+server round trip per step and no chain of events that could re-trigger itself. The server hears one debounced
+event per settled step (`input`, carrying the checkpoint index), which updates the hidden `checkpoint` number the
+other events read and moves the live generation, whose result comes back as the `live` prop.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import plotly
+
+from ..core import limits
+from ..views.run_view import RunDashboard
+from ..views.step_view import step_images, step_view
+from .common import user_errors
+from .explorer import Explorer
+
+ASSETS = Path(__file__).parent / "assets"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+"""plotly.js as the plotly package ships it: served from disk, nothing fetched from the internet."""
+
+
+def stepper_component() -> gr.HTML:
+    """The component; its props start empty and the page load fills them (see layout.py)."""
+    gr.set_static_paths([str(PLOTLY_JS.parent)])
+    return gr.HTML(
+        "", html_template=(ASSETS / "stepper.html").read_text(), js_on_load=(ASSETS / "stepper.js").read_text(),
+        head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>', apply_default_css=False,
+        elem_id="stepper", view=None, images=None, live=None,
+    )
+
+
+class Stepper:
+    """Builds the stepper's props: a run's view (cached per run, smoothing and type size) and its grids."""
+
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+        self._built: weakref.WeakKeyDictionary[RunDashboard, dict] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _cached(self, dashboard: RunDashboard, key: tuple, make: Any) -> dict[str, Any]:
+        """Built once per dashboard (a run that changed on disk gets a new dashboard, so a fresh view)."""
+        with self._lock:
+            built = self._built.setdefault(dashboard, {})
+            if key not in built:
+                built[key] = make()
+            return built[key]
+
+    @user_errors
+    def show_run(self, run: str, index: float, smoothing: float, present: bool) -> gr.HTML:
+        """The run's view, opening at checkpoint `index` (the browser keeps its own step when the run is the one
+        it already shows)."""
+        dashboard = self.explorer.dashboard(run)
+        smoothing, large = limits.SMOOTHING.check("smoothing", smoothing), bool(present)
+        view = self._cached(dashboard, ("view", smoothing, large), lambda: step_view(dashboard, smoothing, large))
+        return gr.HTML(view=view | {"start": dashboard.check_index(index)})
+
+    @user_errors
+    def show_images(self, run: str) -> gr.HTML:
+        """The run's sample grids, sent after its numbers so the plots appear first."""
+        dashboard = self.explorer.dashboard(run)
+        return gr.HTML(images=self._cached(dashboard, ("images",), lambda: step_images(dashboard)))
+
+    @user_errors
+    def settle(self, run: str, event: gr.EventData) -> int:
+        """The checkpoint the viewer settled on in the browser, as the index other events read."""
+        data = getattr(event, "_data", None) or {}  # EventData raises on a missing key instead of returning None
+        return self.explorer.dashboard(run).check_index(data.get("index"))

@@ -1,0 +1,180 @@
+"""The concept-space figure: each class's trajectory through (P(level 1) of one concept, of another) over
+checkpoints, with the phases of the held-out class, the current step, a live generation and corner thumbnails.
+
+A pure function of arrays, built as a plain plotly spec like every figure in `plots` (same conventions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..analysis.definitions import smooth
+from .images import class_colors
+from .plots import PHASE_COLOR, Spec, as_figure, axis_spec, base_layout, font_sizes, json_numbers
+
+AXIS_RANGE = (-0.25, 1.25)
+LIVE_JITTER = 0.03
+"""Half-width of the seeded jitter on live samples: probabilities saturate, so most samples sit on one corner."""
+
+
+def _corner(bit: int) -> float:
+    """Centre of a corner thumbnail: just outside the unit square, inside the [-0.25, 1.25] axis range."""
+    return 1.13 if bit else -0.13
+
+
+def concept_space_spec(
+    steps: Sequence[int], labels: Sequence[str], names: Sequence[str], coordinates: np.ndarray,
+    heldout: Sequence[bool], axis_titles: Sequence[str], current: int | None = None, smoothing: float = 0.0,
+    axes: tuple[int, int] = (0, 1), corner_images: Sequence[str | None] | None = None,
+    live_points: np.ndarray | None = None, live_name: str = "live generation", live_faded: bool = False,
+    large: bool = False, height: int | None = None, title: str | None = None,
+    phases: Mapping[str, int] | None = None, phase_class: int | None = None,
+) -> Spec:
+    """Trajectories of each class through concept space over checkpoints.
+
+    coordinates: (T, C, K) mean P(level 1) per checkpoint, class and concept (NaN where nothing was drawn);
+    `axes` picks the two concepts shown; `current` is the checkpoint index to mark; `live_points` (N, K) are the
+    per-sample probe coordinates of a live generation (faded when they belong to another step); `corner_images`
+    holds per class a data URI drawn at the class's corner (only classes whose other bits are 0 own a corner);
+    `phases` (name → step) are labelled on the trajectory of class `phase_class` (default: the first held-out).
+    """
+    coordinates = np.asarray(coordinates, dtype=float)
+    if coordinates.ndim != 3 or coordinates.shape[:2] != (len(steps), len(labels)):
+        raise ValueError(f"coordinates must be (T={len(steps)}, C={len(labels)}, K), got {coordinates.shape}.")
+    ax, ay = axes
+    xy = smooth(coordinates, smoothing)[..., [ax, ay]]  # (T, C, 2)
+    colors = class_colors(heldout)
+    fonts = font_sizes(large)
+    hover = f"step %{{customdata}}<br>{axis_titles[0]} %{{x:.2f}}<br>{axis_titles[1]} %{{y:.2f}}"
+    data: list[Spec] = []
+    for c, (label, name) in enumerate(zip(labels, names)):
+        data.append(dict(
+            type="scatter", mode="lines+markers", name=name + (" (held out)" if heldout[c] else ""),
+            x=json_numbers(xy[:, c, 0]), y=json_numbers(xy[:, c, 1]), customdata=list(steps), legendgroup=label,
+            line=dict(color=colors[c], width=4.5 if heldout[c] else 2.5, dash="solid" if heldout[c] else "dash"),
+            marker=dict(size=7 if heldout[c] else 5, color=colors[c]),
+            hovertemplate=f"{name}<br>{hover}<extra></extra>",
+        ))
+    annotations: list[Spec] = []
+    if phases:
+        c = phase_class if phase_class is not None else list(heldout).index(True)
+        marks, annotations = _phase_marks(steps, xy[:, c], phases, large)
+        data.append(marks)
+    if current is not None:
+        data.append(dict(
+            type="scatter", mode="markers", name=f"step {steps[current]}", showlegend=False,
+            x=json_numbers(xy[current, :, 0]), y=json_numbers(xy[current, :, 1]), text=list(names),
+            marker=dict(size=22 if large else 17, color=colors, line=dict(color="black", width=2.5)),
+            hovertemplate=f"%{{text}} at step {steps[current]}<extra></extra>",
+        ))
+    if live_points is not None and len(live_points):
+        data.extend(_live_traces(np.asarray(live_points, dtype=float)[:, [ax, ay]], live_name, live_faded,
+                                 axis_titles, large))
+    images = []
+    for c, (label, name) in enumerate(zip(labels, names)):
+        bits = [int(b) for b in label]
+        if any(b for k, b in enumerate(bits) if k not in axes):
+            continue
+        cx, cy = _corner(bits[ax]), _corner(bits[ay])
+        if corner_images is not None and corner_images[c]:
+            images.append(dict(source=corner_images[c], xref="x", yref="y", x=cx, y=cy, sizex=0.2, sizey=0.2,
+                               xanchor="center", yanchor="middle", layer="below"))
+        annotations.append(dict(
+            x=cx, y=cy + (0.11 if bits[ay] else -0.11), xref="x", yref="y", showarrow=False,
+            yanchor="bottom" if bits[ay] else "top", font=dict(size=fonts["small"], color=colors[c]),
+            text=f"<b>{name}</b>" if heldout[c] else name,
+        ))
+    layout = base_layout(height or (700 if large else 600), large, title)
+    ticks = [0, 0.25, 0.5, 0.75, 1]
+    layout.update(
+        xaxis=axis_spec(axis_titles[0], large, range=list(AXIS_RANGE), tickvals=ticks, constrain="domain"),
+        yaxis=axis_spec(axis_titles[1], large, range=list(AXIS_RANGE), tickvals=ticks, scaleanchor="x", scaleratio=1),
+        shapes=[dict(type="rect", xref="x", yref="y", x0=0, y0=0, x1=1, y1=1, layer="below",
+                     line=dict(color="#bbb", width=1))],
+        images=images, annotations=annotations, uirevision="concept-space",
+    )
+    return dict(data=data, layout=layout)
+
+
+def concept_space_figure(*args: Any, **kwargs: Any) -> go.Figure:
+    """`concept_space_spec` as a validated Figure."""
+    return as_figure(concept_space_spec(*args, **kwargs))
+
+
+def _phase_marks(
+    steps: Sequence[int], points: np.ndarray, phases: Mapping[str, int], large: bool
+) -> tuple[Spec, list[Spec]]:
+    """A ringed marker at one class's point (T, 2) at each phase's checkpoint (the nearest evaluated one), and a
+    label whose arrow points at it. Labels lean towards the square's centre, each further out than the last in
+    the same quadrant, because several phases often sit on one corner (memorization and hidden capability)."""
+    fonts = font_sizes(large)
+    xs, ys, texts, annotations = [], [], [], []
+    placed: dict[tuple[bool, bool], int] = {}
+    for name, step in phases.items():
+        t = int(np.argmin(np.abs(np.asarray(steps) - step)))
+        x, y = (float(v) for v in points[t])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        quadrant = (x > 0.5, y > 0.5)
+        k = placed[quadrant] = placed.get(quadrant, -1) + 1
+        reach = (34 + 30 * k) * (1.3 if large else 1.0)  # pixels; plotly's ay points down
+        annotations.append(dict(
+            x=round(x, 4), y=round(y, 4), xref="x", yref="y", text=name, showarrow=True, arrowhead=0,
+            arrowwidth=1.5, arrowcolor=PHASE_COLOR, ax=-1.5 * reach if quadrant[0] else 1.5 * reach,
+            ay=reach if quadrant[1] else -reach, font=dict(size=fonts["small"], color=PHASE_COLOR),
+            bgcolor="rgba(255,255,255,0.8)",
+        ))
+        xs.append(x)
+        ys.append(y)
+        texts.append(f"{name}: step {steps[t]:,}")
+    marks = dict(type="scatter", mode="markers", name="phases", showlegend=False, x=json_numbers(xs),
+                 y=json_numbers(ys), text=texts, hovertemplate="%{text}<extra></extra>",
+                 marker=dict(size=16 if large else 13, symbol="circle-open", color=PHASE_COLOR, line=dict(width=2.5)))
+    return marks, annotations
+
+
+def _live_traces(
+    live: np.ndarray, name: str, faded: bool, axis_titles: Sequence[str], large: bool, seed: int = 0
+) -> list[Spec]:
+    """A live generation's samples (N, 2): a × per sample, jittered by a seeded ±LIVE_JITTER so samples on one
+    corner do not hide each other (hover shows the true values); per quadrant (the probe's verdict on the two
+    shown concepts) a count such as "8 of 16" in the margin beside it; and the mean as a star."""
+    shown = live + np.random.default_rng(seed).uniform(-LIVE_JITTER, LIVE_JITTER, live.shape)
+    finite = np.isfinite(live).all(axis=1)
+    total = int(finite.sum())
+    quadrant = np.where(finite, (live > 0.5) @ np.array([1, 2]), -1)  # (N,) 0-3, -1 where a value is missing
+    counts = [int((quadrant == q).sum()) for q in quadrant]  # per sample: how many share its quadrant
+    where = f"{axis_titles[0]} %{{customdata[0]:.2f}}, {axis_titles[1]} %{{customdata[1]:.2f}}"
+    data: list[Spec] = [dict(
+        type="scatter", mode="markers", name=name, x=json_numbers(shown[:, 0]), y=json_numbers(shown[:, 1]),
+        customdata=[[*json_numbers(point), n] for point, n in zip(live, counts)],
+        marker=dict(size=12 if large else 10, color="black", symbol="x-thin", opacity=0.25 if faded else 0.8,
+                    line=dict(width=2.5, color="black")),
+        hovertemplate=f"{name}<br>{where}<br>%{{customdata[2]}} of {total} samples in this quadrant<extra></extra>",
+    )]
+    groups = [q for q in np.unique(quadrant) if q >= 0]
+    if groups:
+        centres = np.array([live[quadrant == q].mean(0) for q in groups])  # (G, 2)
+        # In the margin beside the square at the samples' height: clear of the trajectories and the thumbnails.
+        label_at = np.stack([np.where(centres[:, 0] > 0.5, 1.125, -0.125), centres[:, 1].clip(0, 1)], axis=1)
+        sizes = [int((quadrant == q).sum()) for q in groups]
+        data.append(dict(
+            type="scatter", mode="text", name=f"{name}: counts", showlegend=False, x=json_numbers(label_at[:, 0]),
+            y=json_numbers(label_at[:, 1]), text=[f"<b>{n} of {total}</b>" for n in sizes],
+            textfont=dict(size=font_sizes(large)["base"], color="rgba(0,0,0,0.35)" if faded else "black"),
+            hovertext=[f"{n} of {total} samples landed in this quadrant" for n in sizes], hoverinfo="text",
+        ))
+    if finite.any():
+        mean = live[finite].mean(0)
+        data.append(dict(
+            type="scatter", mode="markers", name="live mean", x=json_numbers(mean[:1]), y=json_numbers(mean[1:]),
+            marker=dict(size=24 if large else 19, color="gold", symbol="star", opacity=0.45 if faded else 1,
+                        line=dict(width=1.5, color="black")),
+            hovertemplate="live mean<br>%{x:.2f}, %{y:.2f}<extra></extra>",
+        ))
+    return data
