@@ -286,19 +286,40 @@ def test_a_link_restores_the_view(page, url):
     assert not page.errors, page.errors
 
 
-def test_compare_and_tour(page, url):
+def test_compare_offers_every_run(page, url):
     open_app(page, url, "?run=plain")
     page.click("#tab-compare-button")
     page.wait_for_selector("#compare-left .js-plotly-plot", timeout=30_000)
     page.click("#compare-select input")
+    options = page.locator("#compare-select li").all_inner_texts()
+    assert {"plain", "cfg", "short"} <= {o.strip() for o in options}
     page.locator("#compare-select li", has_text="cfg").first.click()
     page.wait_for_function("() => document.querySelector('#compare-caption').innerText.includes('Right: cfg')",
                            timeout=30_000)
     shot(page, "04-compare-tab")
-    page.click("#tab-tour-button")
-    page.click("#tour-next-0")
-    page.wait_for_selector("#tour-next-1", state="visible", timeout=15_000)
-    page.click("#tour-show-1")
-    page.wait_for_function("() => document.querySelector('.ce-stepper').offsetParent !== null", timeout=15_000)
+    assert not page.errors, page.errors
+
+
+def test_the_tour_walks_over_the_real_figures(page, url):
+    open_app(page, url, "?run=plain")
+    page.click(".ce-tour-start")
+    assert page.is_visible(".ce-tour") and page.inner_text(".ce-tour-title") == "1 · The task"
+    assert page.evaluate("() => document.querySelector('.ce-concept-box').classList.contains('ce-spot')")
+    phases = page.evaluate("() => Object.fromEntries(window.ceStepper.view.phases.map(p => [p.name, p.index]))")
+    page.click(".ce-tour-next")
+    page.click(".ce-tour-next")  # 3 · memorization: jumps there and outlines the stored generations
+    assert page.inner_text(".ce-tour-title").startswith("3 ·")
+    assert page.evaluate("() => window.ceStepper.index") == phases["memorization"]
+    assert page.evaluate("() => document.querySelector('.ce-stored').classList.contains('ce-spot')")
     shot(page, "05-guided-tour")
+    page.keyboard.press("Escape")
+    assert not page.is_visible(".ce-tour")
+    assert not page.evaluate("() => document.querySelector('.ce-spot')")
+    assert not page.errors, page.errors
+
+
+def test_a_link_can_open_at_a_phase(page, url):
+    open_app(page, url, "?run=plain&phase=1")
+    first = page.evaluate("() => window.ceStepper.view.phases[0]")
+    assert shown_step(page) == page.evaluate(f"() => window.ceStepper.view.steps[{first['index']}]")
     assert not page.errors, page.errors

@@ -99,7 +99,7 @@ def test_accuracy_figure_has_a_panel_per_concept_plus_joint_with_step_lines_and_
     step_lines = [s for s in figure.layout.shapes if s.x0 == 800 and s.x1 == 800]
     assert len(step_lines) == 3
     titles = [a.text for a in figure.layout.annotations]
-    assert titles == ["all concepts right", "color right", "size right"]
+    assert titles == ["all right", "color", "size"]  # short: three titles share one row on a projector
 
 
 def test_capability_figure_shades_the_hidden_capability_window():
@@ -237,3 +237,10 @@ def test_class_rows_pads_a_short_row_with_background():
     grid = images.class_rows(pictures, np.array([0, 0, 1]), NAMES, HELDOUT, per_class=4, scale=1, pad=1)
     assert grid.image.shape == (1 + 2 * 3, 1 + 2 * 3, 3)  # as wide as the longest row, not per_class
     assert (grid.image[grid.row_tops[1]:grid.row_tops[1] + 2, 4:6] == 255).all()
+
+
+def test_method_labels_read_as_words() -> None:
+    from concept_explorer.views.plots import method_label
+
+    assert [method_label(k) for k in ("plain", "overprompt@1", "intervention@0.5", "patch@final")] == [
+        "plain prompt", "overprompting 1", "latent intervention 0.5", "embedding patching (final)"]

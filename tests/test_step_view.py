@@ -18,7 +18,7 @@ from concept_explorer.analysis.phases import GENERALIZATION, HIDDEN, MEMORIZATIO
 from concept_explorer.views import captions
 from concept_explorer.views.catalog import RunCatalog
 from concept_explorer.views.images import class_colors
-from concept_explorer.views.plots import FAMILY_COLORS
+from concept_explorer.views.plots import FAMILY_COLORS, method_label
 from concept_explorer.views.run_view import PHASE_HELP, RunDashboard
 from concept_explorer.views.step_view import step_images, step_view
 
@@ -146,7 +146,7 @@ def test_elicited_grids_have_one_labelled_row_per_method(plain: RunDashboard, im
     for index, grid in enumerate(images["elicited"]):
         methods = plain.elicited_samples(plain.steps[index])
         assert methods, "the tiny run elicits every checkpoint"
-        assert grid["rows"] == list(methods) and grid["rows"][0] == "plain"
+        assert grid["rows"] == [method_label(m) for m in methods] and grid["rows"][0] == "plain prompt"
         assert grid["colors"] == [FAMILY_COLORS[m.split("@")[0]] for m in methods]
         columns = max(min(8, len(samples)) for samples in methods.values())
         assert decoded(grid["src"]).size == grid_size(len(methods), columns, resolution)

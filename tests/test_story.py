@@ -54,7 +54,7 @@ def test_phase_strip_shows_plain_and_best_method_side_by_side_in_time_order(view
     strip = view.phase_strip(samples=4)
     assert [(tile.phase, tile.step) for tile in strip] == list(view.jump_targets.items())
     hidden = strip[2]
-    assert hidden.grid.labels == ["plain prompt · 9% blue-small", "overprompt@1 · 73% blue-small"]
+    assert hidden.grid.labels == ["plain prompt · 9% blue-small", "overprompting 1 · 73% blue-small"]
     for tile in strip:
         grid = tile.grid
         assert grid.row_height == view.space.resolution * grid.scale and len(grid.row_tops) == 2
@@ -68,7 +68,7 @@ def test_generation_grids_come_without_text_and_with_labels_as_data(view: RunDas
     assert stored.labels == view.names and stored.heldout == view.heldout and stored.scale == 4
     assert stored.image.shape == (2 + 4 * 66, 2 + 8 * 66, 3)
     elicited = view.elicited_grid(index)
-    assert elicited is not None and elicited.labels[0] == "plain" and elicited.scale == 4
+    assert elicited is not None and elicited.labels[0] == "plain prompt" and elicited.scale == 4
     assert view.generations(index).width > stored.image.shape[1]  # the GIF/report version has its labels drawn in
 
 

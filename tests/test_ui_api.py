@@ -38,8 +38,8 @@ PUBLIC = {
 }
 CHAINED = {*(f"/{switch}_{step}" for switch in ("load_view", "select_run", "open_trained")
              for step in ("view", "images", "compare", "generate")),
-           "/open_trained_select", "/prompt_class_generate", *(f"/tour_next_{i}" for i in range(5))}
-"""Follow-up steps of chained events (and the tour's buttons): callable by name, left out of the API page."""
+           "/open_trained_select", "/prompt_class_generate"}
+"""Follow-up steps of chained events: callable by name, left out of the API page."""
 PNG_URI = "data:image/png;base64,"
 RUNS = "available runs: plain, cfg, short."
 
@@ -114,7 +114,7 @@ def http_run(client: Client, api_name: str, body: str | dict, query: str = "") -
 
 
 def layout_update(client: Client, api_name: str, *args: object) -> dict:
-    """The update a layout element (a row, the tour) gets: gradio_client leaves those out of its results, the
+    """The update a layout element (a row) gets: gradio_client leaves those out of its results, the
     HTTP API does not."""
     response = http_run(client, api_name, {"data": list(args)})
     assert response.status_code == 200, response.text
@@ -316,11 +316,6 @@ def test_link_parameters_are_validated():
     assert state.step is None and generation.color == 1.0 and generation.direction == "custom mix"
     assert generation.samples == 3 and state.present and generation.w_size == 0.5
     assert len(problems) == 4 and any("step" in p for p in problems) and any("zzz" in p for p in problems)
-
-
-def test_tour_buttons_move_the_walkthrough(client):
-    for i in range(5):
-        assert layout_update(client, f"/tour_next_{i}") == {"__type__": "update", "selected": i + 1}
 
 
 def test_exports(client):

@@ -155,26 +155,6 @@ def train_tab(trainer: TrainTab) -> Components:
     return tab
 
 
-def tour() -> Components:
-    """The guided tour; a step's "Show me" button jumps the step control to its phase (no server call)."""
-    with gr.Tab("Guided tour", id="tour", elem_id="tab-tour"):
-        with gr.Walkthrough(selected=0, elem_id="tour") as walkthrough:
-            tab: Components = dict(tour=walkthrough)
-            for i, (title, body, target) in enumerate(text.TOUR):
-                with gr.Step(title, id=i):
-                    gr.Markdown(body, elem_classes=["ce-tour-text"])
-                    with gr.Row():
-                        if target:
-                            gr.Button("Show me on the timeline", size="sm", variant="primary",
-                                      elem_id=f"tour-show-{i}").click(
-                                None, js=f"() => {{ window.ceStepperJump?.('{target}'); "
-                                         "document.getElementById('tab-explore-button')?.click(); }",
-                                api_visibility="private")
-                        if i + 1 < len(text.TOUR):
-                            tab[f"tour_next_{i}"] = gr.Button("Next →", size="sm", elem_id=f"tour-next-{i}")
-    return tab
-
-
 def share_tab() -> Components:
     with gr.Tab("Share & export", id="share", elem_id="tab-share"):
         gr.Markdown(text.SHARE_HELP, elem_classes=["ce-help"])

@@ -77,7 +77,6 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
             page.add(areas.explore_tab(first))
             page.add(areas.compare_tab(explorer))
             page.add(areas.train_tab(trainer))
-            page.add(areas.tour())
             page.add(areas.share_tab())
         stepper, live, compare, link = Stepper(explorer), LivePanel(explorer), Compare(explorer), ViewLink(explorer)
         redraw = partial(redraw_after, page, stepper, compare, live)
@@ -86,7 +85,6 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
         wire_runs(page, Runs(explorer), trainer, redraw)
         wire_url(page, demo, link, redraw)
         wire_train(page, trainer)
-        wire_tour(page)
         wire_exports(page, Exports(explorer))
     return demo
 
@@ -169,16 +167,6 @@ def wire_train(page: Page, trainer: TrainTab) -> None:
             **QUEUED)
     page.on(page["train_timer"].tick, trainer.train_poll, ["smoothing", "present"],
             ["train_status", "train_plot", "train_timer", "train_open"], api_name="train_poll", **INSTANT)
-
-
-def show_tour_step(target: int) -> gr.Walkthrough:
-    return gr.Walkthrough(selected=target)
-
-
-def wire_tour(page: Page) -> None:
-    for i in range(len(text.TOUR) - 1):
-        page.on(page[f"tour_next_{i}"].click, partial(show_tour_step, target=i + 1), [], ["tour"],
-                api_name=f"tour_next_{i}", **CHAINED, **INSTANT)
 
 
 def wire_exports(page: Page, exports: Exports) -> None:

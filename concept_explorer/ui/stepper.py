@@ -22,6 +22,7 @@ from ..views.run_view import RunDashboard
 from ..views.step_view import step_images, step_view
 from .common import user_errors
 from .explorer import Explorer
+from .text import TOUR
 
 ASSETS = Path(__file__).parent / "assets"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -31,10 +32,11 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 def stepper_component() -> gr.HTML:
     """The component; its props start empty and the page load fills them (see layout.py)."""
     gr.set_static_paths([str(PLOTLY_JS.parent)])
+    tour = [{"title": title, "body": body, "phase": phase, "panel": panel} for title, body, phase, panel in TOUR]
     return gr.HTML(
         "", html_template=(ASSETS / "stepper.html").read_text(), js_on_load=(ASSETS / "stepper.js").read_text(),
         head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>', apply_default_css=False,
-        elem_id="stepper", view=None, images=None, live=None,
+        elem_id="stepper", view=None, images=None, live=None, tour=tour,
     )
 
 

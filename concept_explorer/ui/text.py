@@ -8,8 +8,9 @@ SUBTITLE = (
 )
 
 STEP_HELP = (
-    "One training-step control drives every panel. Drag the slider, use ◀ ▶ (or the arrow keys), type a step, "
-    "press play (space bar), or jump to a phase the analysis found in this run."
+    "One training-step control drives every panel. Drag the slider, use ◀ ▶ (or ← →, Home, End), type a step, "
+    "press play (P), jump to a phase the analysis found in this run (1–4), or click a point of a trajectory. "
+    "F goes full screen; the ? button takes the guided tour."
 )
 
 CONCEPT_SPACE_HELP = (
@@ -59,36 +60,39 @@ TRAIN_HELP = (
 
 SHARE_HELP = (
     "The address bar always holds the whole view (run, step, every slider), so copying it — or the link below — "
-    "reproduces exactly what is on screen. Add `present=1` for presentation mode: large fonts and only the step "
-    "control. Exports: the live grid as PNG, the trajectory as an animated GIF (for slides), the data as CSV or JSON."
+    "reproduces exactly what is on screen. Add `present=1` for presentation mode (one slide: the step control, "
+    "concept space and the live grid), `phase=3` to open at the third phase. Exports: the live grid as PNG, the trajectory as an animated GIF (for slides), the data as CSV or JSON."
 )
 
 TOUR = [
     ("1 · The task", (
         "A diffusion model learns to draw a circle of a given **colour** (red or blue) and **size** (large or small). "
         "It is trained on three combinations — red-large, red-small, blue-large — and never sees **blue-small**. "
-        "Can it compose the two concepts into the fourth? The concept-space plot answers this for every checkpoint "
-        "of training."
-    ), None),
+        "Can it compose the two concepts into the fourth? Concept space answers this for every checkpoint: each "
+        "line is where one prompt's samples land as training goes on."
+    ), None, "concept"),
     ("2 · Training classes are learned", (
         "Early on, every prompt gives a blurry average. Then the dashed lines head for their corners: the model "
         "learns the classes it was trained on, the concept with the stronger signal first."
-    ), "training classes learned"),
+    ), "training classes learned", "concept"),
     ("3 · Concept memorisation", (
         "Meanwhile the held-out prompt (solid line) first lands near a *training* class: the model gets one concept "
         "right and copies the other from data it has seen. Look at the held-out row of the stored generations."
-    ), "memorization"),
+    ), "memorization", "stored"),
     ("4 · A hidden capability", (
-        "Here is the paper's surprise: from about this step, the model **can** make blue-small circles — a latent "
-        "intervention on its concept embedding, overprompting, or a patched embedding layer produce them — while "
-        "plain prompting still does not. Try the intervention strength slider in the generation panel."
-    ), "hidden capability"),
+        "Here is the paper's surprise: at this step the model **can** make blue-small circles — overprompting or a "
+        "latent intervention on its concept embedding produce them — while plain prompting still does not. "
+        "Compare the rows, or try the intervention strength slider in the live generation panel."
+    ), "hidden capability", "elicited"),
     ("5 · Generalisation", (
-        "Much later, plain prompting catches up and the solid line reaches its corner. The gap between steps 4 and 5 "
-        "(shaded yellow in the capability panel) is how long the capability stayed hidden."
-    ), "generalization"),
+        "Much later, plain prompting catches up and the solid line reaches its corner. The shaded band in the "
+        "capability panel is how long the capability stayed hidden."
+    ), "generalization", "capability"),
     ("6 · Your turn", (
-        "Compare runs with different concept signal, train your own run, and share the exact view with the link in "
-        "*Share & export*. Presentation mode (`?present=1`) enlarges everything for a projector."
-    ), None),
+        "Press play (P), jump between phases (1–4), click any point of a trajectory, compare runs with different "
+        "concept signal, train your own, and share the exact view from *Share & export*. Presentation mode "
+        "(`?present=1`) fits the step control, concept space and the live grid on one slide."
+    ), None, "bar"),
 ]
+"""The guided tour: (title, text, the phase it jumps to or None, the panel it highlights). It runs over the real
+figures in the Explore tab (stepper.js)."""

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ..core.run import RunFolderError
+from ..views.run_view import RunDashboard
 from .explorer import Explorer
 from .runs import RUN_DEPENDENT, run_controls
 from .settings import DIRECTION_CUSTOM, GenerationSettings
@@ -34,6 +35,18 @@ class ViewLink:
                           compare=compare or None, smoothing=smoothing, present=bool(present), generation=settings)
         return state.to_query()
 
+    @staticmethod
+    def _phase_index(dashboard: RunDashboard, phase: str, problems: list[str]) -> int:
+        """The checkpoint of a phase named in a link: its number in time order (1-4) or its name."""
+        phases = list(dashboard.jump_targets.items())  # in time order
+        named = {name: step for name, step in phases} | {str(k + 1): step for k, (_, step) in enumerate(phases)}
+        named |= {name.split()[0]: step for name, step in phases}  # "hidden", "training", …
+        if phase not in named:
+            problems.append(f"Ignored phase={phase!r}: this run's phases are "
+                            f"{', '.join(f'{k + 1} {name}' for k, (name, _) in enumerate(phases)) or 'none'}.")
+            return 0
+        return dashboard.nearest_index(named[phase])
+
     def load_view(self, request: gr.Request) -> dict[str, Any]:
         """Open the view a link describes (or the default view), warning about parameters it had to ignore."""
         params = dict(request.query_params) if request is not None else {}
@@ -44,7 +57,11 @@ class ViewLink:
             problems.append(f"The link's run {run!r} is not on this server; showing {self.explorer.default_run}.")
             run = self.explorer.default_run
         dashboard = self.explorer.catalog.get(run)
-        index = 0 if state.step is None else dashboard.nearest_index(state.step)  # the story starts at the start
+        index = 0  # the story starts at the start, unless the link names a step or a phase
+        if state.step is not None:
+            index = dashboard.nearest_index(state.step)
+        elif state.phase is not None:
+            index = self._phase_index(dashboard, state.phase, problems)
         for problem in problems:
             gr.Warning(problem)
         compare = state.compare if state.compare in names else None

@@ -24,6 +24,16 @@ from .images import class_colors
 FAMILY_COLORS = {"plain": "#222222", "overprompt": "#e6550d", "intervention": "#3182bd", "patch": "#31a354"}
 FAMILY_NAMES = {"plain": "plain prompt", "overprompt": "overprompting", "intervention": "latent intervention",
                 "patch": "embedding patching"}
+def method_label(key: str) -> str:
+    """A stored method key in words: 'overprompt@1' → 'overprompting 1', 'patch@final' → 'embedding patching
+    (final)'."""
+    family, _, strength = key.partition("@")
+    name = FAMILY_NAMES.get(family, family)
+    if not strength:
+        return name
+    return f"{name} ({strength})" if not strength.replace(".", "").isdigit() else f"{name} {strength}"
+
+
 FAMILY_STYLES = {"plain": ("solid", "circle"), "overprompt": ("dash", "diamond"),
                  "intervention": ("dot", "square-open"), "patch": ("dashdot", "triangle-up")}
 """Family → (dash, marker symbol): methods that agree draw on top of each other, so colour alone cannot tell them
@@ -140,7 +150,7 @@ def accuracy_spec(
         line = _vline(current_step, f"x{suffix}", f"y{suffix} domain")
         if line:
             shapes.append(line)
-        annotations.append(dict(text="all concepts right" if panel == "joint" else f"{panel} right", showarrow=False,
+        annotations.append(dict(text="all right" if panel == "joint" else panel, showarrow=False,
                                 x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", yanchor="bottom",
                                 font=dict(size=fonts["base"])))
     layout.update(shapes=shapes, annotations=annotations, uirevision="accuracy")

@@ -223,7 +223,8 @@ class RunDashboard:
             methods = list(samples)
             return raster.class_rows(
                 np.concatenate([images[:8] for images in samples.values()]),
-                np.repeat(np.arange(len(methods)), [min(8, len(images)) for images in samples.values()]), methods,
+                np.repeat(np.arange(len(methods)), [min(8, len(images)) for images in samples.values()]),
+                [plots.method_label(m) for m in methods],
                 [False] * len(methods), per_class=8, scale=scale, pad=max(1, scale // 2),
                 colors=[plots.FAMILY_COLORS.get(m.split("@")[0], "#555") for m in methods],
                 caption=f"{self.heldout_name} under each elicitation method at step {step:,}")
@@ -259,7 +260,7 @@ class RunDashboard:
             c = self.labels.index(self.heldout_label)
             rows = {"plain": (evaluated["images"].numpy()[evaluated["labels"].numpy() == c],
                               self.evaluation.joint_accuracy[index, c])}
-        names = [f"{plots.FAMILY_NAMES['plain'] if key == 'plain' else key} · {accuracy:.0%} {self.heldout_name}"
+        names = [f"{plots.method_label(key)} · {accuracy:.0%} {self.heldout_name}"
                  for key, (_, accuracy) in rows.items()]
         shown = [pictures[:samples] for pictures, _ in rows.values()]
         grid = raster.class_rows(

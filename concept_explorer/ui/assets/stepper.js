@@ -8,6 +8,7 @@ const root = element.querySelector('.ce-stepper');
 const $ = (selector) => root.querySelector(selector);
 const SPEEDS = {'0.5×': 1600, '1×': 800, '2×': 400, '4×': 200};
 const NOTIFY_MS = 120;
+const MAX_TILE_PX = 64;
 const PLOT_CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d']};
 const memory = window.ceStepperMemory || (window.ceStepperMemory = {});  // survives a tab re-mount
 const S = {view: null, images: null, index: 0, playing: false, timer: null, notifyTimer: null, live: null,
@@ -187,8 +188,11 @@ function fitGrid(box) {
   const img = box.querySelector('img');
   if (!img.naturalWidth) { img.onload = () => fitGrid(box); return; }
   const room = box.clientWidth - box.querySelector('.ce-rowlabels').offsetWidth - 12;
+  const rowCount = box.querySelector('.ce-rowlabels').children.length || 1;
+  const most = Math.max(1, Math.floor(MAX_TILE_PX / (img.naturalHeight / rowCount)));  // tiles at most ~64 px
   // Below native size only when even 1× does not fit (a phone): then the browser shrinks it to the room.
-  const scale = room >= img.naturalWidth ? Math.floor(room / img.naturalWidth) : Math.max(0.25, room / img.naturalWidth);
+  const scale = room >= img.naturalWidth ? Math.min(most, Math.floor(room / img.naturalWidth))
+    : Math.max(0.25, room / img.naturalWidth);
   img.style.width = img.naturalWidth * scale + 'px';
   img.style.height = img.naturalHeight * scale + 'px';
   const rows = box.querySelector('.ce-rowlabels').children.length || 1;
@@ -295,9 +299,38 @@ function onKey(event) {
   else if (/^[1-9]$/.test(key) && phases[+key - 1]) setIndex(phases[+key - 1].index);
   else if (key === 'p' || key === 'P' || (key === ' ' && tag !== 'button')) play(!S.playing);
   else if (key === 'f' || key === 'F') fullscreen();
+  else if (key === 'Escape' && S.tour !== null && S.tour !== undefined) tourStep(-1);
   else handled = false;
   if (handled) event.preventDefault();
 }
+
+// -- the guided tour, over the real figures -------------------------------------------------------------------------
+const TOUR_PANELS = {concept: '.ce-concept-box', stored: '.ce-stored', elicited: '.ce-elicited',
+                     capability: '.ce-capability', bar: '.ce-bar'};
+const markdown = (text) => text.replace(/\*\*(.+?)\*\*/g, '<b>$1</b>').replace(/\*(.+?)\*/g, '<i>$1</i>')
+  .replace(/`(.+?)`/g, '<code>$1</code>');
+
+function tourStep(k) {
+  const tour = props.tour || [], card = $('.ce-tour');
+  root.querySelectorAll('.ce-spot').forEach((e) => e.classList.remove('ce-spot'));
+  if (k < 0 || k >= tour.length) { card.hidden = true; S.tour = null; return; }
+  S.tour = k;
+  const stop = tour[k];
+  card.hidden = false;
+  $('.ce-tour-title').textContent = stop.title;
+  $('.ce-tour-body').innerHTML = markdown(stop.body);
+  $('.ce-tour-count').textContent = `${k + 1} / ${tour.length}`;
+  $('.ce-tour-back').disabled = k === 0;
+  $('.ce-tour-next').textContent = k === tour.length - 1 ? 'Done' : 'Next →';
+  if (stop.phase && window.ceStepperJump) { play(false); window.ceStepperJump(stop.phase); }
+  const panel = stop.panel && $(TOUR_PANELS[stop.panel]);
+  if (panel) { panel.classList.add('ce-spot'); panel.scrollIntoView({behavior: 'smooth', block: 'center'}); }
+}
+
+$('.ce-tour-start').addEventListener('click', () => tourStep(0));
+$('.ce-tour-next').addEventListener('click', () => tourStep(S.tour + 1));
+$('.ce-tour-back').addEventListener('click', () => tourStep(S.tour - 1));
+$('.ce-tour-close').addEventListener('click', () => tourStep(-1));
 
 $('.ce-range').addEventListener('input', (event) => { play(false); setIndex(nearestIndex(+event.target.value)); });
 $('.ce-prev').addEventListener('click', () => { play(false); setIndex(S.index - 1); });
