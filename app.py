@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="0.0.0.0 to serve the local network (a Space sets GRADIO_SERVER_NAME)")
     parser.add_argument("--share", choices=("off", "on"), default="off", help="a public gradio.live link (online)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for live sampling (default 1)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="live sampling arithmetic: bf16 where the CPU has native bf16 units (auto), or fp32/bf16")
     args = parser.parse_args(argv)
 
     from concept_explorer.core.run import RunFolderError
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         serve(args.runs, port=args.port, share=args.share == "on", host=args.host,
-              checkpoints=ROOT / "checkpoints", runs=ROOT / "runs", threads=args.threads)
+              checkpoints=ROOT / "checkpoints", runs=ROOT / "runs", threads=args.threads, precision=args.precision)
     except RunFolderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import PROG, RUN, UsageError
+from .common import PROG, RUN, UsageError, add_precision_option
 
 
 def add_report(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +39,7 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("runs", nargs="*", help="extra run folders to offer")
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve the local network")
+    add_precision_option(parser)
     parser.set_defaults(handler=run_serve)
 
 
@@ -48,5 +49,6 @@ def run_serve(args: argparse.Namespace) -> int:
     for path in args.runs:
         if not Path(path).is_dir():
             raise UsageError(f"{path} is not a folder; pass a run folder made by `{PROG} train`.")
-    serve(args.runs, port=args.port, host=args.host, checkpoints=Path("checkpoints"), runs=Path("runs"))
+    serve(args.runs, port=args.port, host=args.host, checkpoints=Path("checkpoints"), runs=Path("runs"),
+          precision=args.precision)
     return 0

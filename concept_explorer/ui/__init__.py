@@ -26,9 +26,9 @@ ASSETS = Path(__file__).parent / "assets"
 
 
 def make_explorer(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints",
-                  runs: str | Path = "runs", default_run: str | None = None) -> Explorer:
+                  runs: str | Path = "runs", default_run: str | None = None, precision: str = "auto") -> Explorer:
     """The server-wide state: runs under `checkpoints` and `runs` plus the folders in `paths` (the first of
-    which is shown first, else the first bundled run)."""
+    which is shown first, else the first bundled run); `precision` of live sampling (core/precision.py)."""
     paths = [Path(p).resolve() for p in paths]
     catalog = RunCatalog(roots=[checkpoints, runs], extra=paths)
     if default_run is None and paths:
@@ -38,13 +38,14 @@ def make_explorer(paths: Iterable[str | Path] = (), checkpoints: str | Path = "c
         return list(catalog.paths.values())
 
     job = TrainingJob(runs, probe_sources=probe_sources)
-    return Explorer(catalog, LiveGenerator(), job, default_run=default_run)
+    return Explorer(catalog, LiveGenerator(precision=precision), job, default_run=default_run)
 
 
 def build_app(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
-              default_run: str | None = None, explorer: Explorer | None = None) -> gr.Blocks:
+              default_run: str | None = None, explorer: Explorer | None = None,
+              precision: str = "auto") -> gr.Blocks:
     """The gradio Blocks of the explorer (not launched). Launch it with `launch_options()`."""
-    explorer = explorer or make_explorer(paths, checkpoints, runs, default_run)
+    explorer = explorer or make_explorer(paths, checkpoints, runs, default_run, precision)
     demo = build_blocks(explorer)
     demo.explorer = explorer  # type: ignore[attr-defined]  # for tests and benchmarks
     return demo
@@ -63,7 +64,7 @@ def launch_options() -> dict[str, Any]:
 def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool = False,
           host: str = "127.0.0.1", checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
           default_run: str | None = None, threads: int | None = 1, block: bool = True,
-          quiet: bool = False) -> tuple[gr.Blocks, str]:
+          quiet: bool = False, precision: str = "auto") -> tuple[gr.Blocks, str]:
     """Build and launch the explorer; returns (app, local URL). With `block=False` it returns at once (tests).
 
     threads: torch threads for live sampling and training (1 leaves a core for the web server on 2-core hosts)."""
@@ -71,11 +72,10 @@ def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool
         import torch
 
         torch.set_num_threads(threads)
-    demo = build_app(paths, checkpoints, runs, default_run)
+    demo = build_app(paths, checkpoints, runs, default_run, precision=precision)
     catalog = demo.explorer.catalog  # type: ignore[attr-defined]
     for name, problem in catalog.problems.items():
         print(f"Not showing run {name}: {problem}")
-    catalog.warm([demo.explorer.default_run])  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=1, max_size=64)
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                             quiet=quiet, show_error=True, **launch_options())

@@ -4,7 +4,7 @@ command line, each by a unique name, with its view built once and rebuilt when t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..core.run import RunFolderError, RunLayout
@@ -74,10 +74,3 @@ class RunCatalog:
                 self.extra.append(path)
             self.refresh()
             return next(n for n, p in self.paths.items() if p == path)
-
-    def warm(self, names: Sequence[str] | None = None) -> None:
-        """Build dashboards and the final checkpoint's grids ahead of the first request."""
-        for name in names or list(self.paths):
-            dashboard = self._try(name)
-            if dashboard is not None:
-                dashboard.generations(len(dashboard.steps) - 1)
