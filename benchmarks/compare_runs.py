@@ -18,13 +18,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from concept_explorer.views.run_view import RunDashboard  # noqa: E402
+from concept_explorer.analysis.capability import capability_curves, load_elicitation  # noqa: E402
+from concept_explorer.analysis.evaluate import Evaluation  # noqa: E402
+from concept_explorer.analysis.phases import class_learning_steps, find_phases  # noqa: E402
+from concept_explorer.core.run import Run  # noqa: E402
 
 
-def facts(view: RunDashboard) -> dict[str, str]:
-    """The figures a reader compares, as text (a censored step reads 'not learned')."""
-    phases, curves = view.phases, view.curves
-    rows = {f"learned: {name}": str(view.learning[label]["joint"]) for label, name in zip(view.labels, view.names)}
+def facts(run: Run) -> dict[str, str]:
+    """The figures a reader compares, as text (a censored step reads 'not learned'). Analysis layer only, so it
+    also runs where the app's plotting packages are not installed (a GPU machine)."""
+    evaluation = Evaluation(run)
+    space = run.config.concept_space
+    heldout = space.class_label(space.heldout_classes()[0])
+    curves = capability_curves(load_elicitation(run), heldout)
+    phases = find_phases(evaluation, curves)
+    learning = class_learning_steps(evaluation)
+    rows = {f"learned: {space.class_name(space.parse_class(label))}": str(per["joint"])
+            for label, per in learning.items()}
     memo = phases.memorization
     rows["memorization window (mistaken for)"] = (f"{memo.window[0]}–{memo.window[1]} ({memo.mistaken_for})"
                                                    if memo.window else "none")
@@ -44,15 +54,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="evaluated and elicited run folders")
     args = parser.parse_args()
-    views = [RunDashboard.load(path) for path in args.runs]
-    columns = [f"{v.run.name} ({v.run.config.train.precision}, seed {v.run.config.train.seed})" for v in views]
-    table = [facts(v) for v in views]
+    runs = [Run.open(path) for path in args.runs]
+    columns = [f"{r.name} ({r.config.train.precision}, seed {r.config.train.seed})" for r in runs]
+    table = [facts(r) for r in runs]
     print(f"# {platform.node()} · criterion: joint accuracy ≥ 0.8 at 3 checkpoints in a row, 64 samples per class")
     width = max(len(k) for k in table[0])
     print(f"{'':<{width}}  " + "  ".join(f"{c:<34}" for c in columns))
     for key in table[0]:
         print(f"{key:<{width}}  " + "  ".join(f"{row.get(key, '–'):<34}" for row in table))
-    steps = views[0].steps
+    steps = runs[0].steps
     gaps = [b - a for a, b in zip(steps, steps[1:])]
     print(f"(checkpoints are quadratically spaced: neighbours are {min(gaps)}–{max(gaps)} steps apart, dense early; "
           "a one-checkpoint shift near step 3000 is about 230 steps)")
