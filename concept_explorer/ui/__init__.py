@@ -58,6 +58,10 @@ def launch_options() -> dict[str, Any]:
         css_paths=[ASSETS / "style.css", ASSETS / "stepper.css"],
         js=(ASSETS / "keys.js").read_text(),
         footer_links=["api", "settings"],
+        # gradio 6 records every event's inputs and outputs in the browser's localStorage; with a run's view in
+        # the outputs that is megabytes stringified on the main thread, which delayed step changes by hundreds of
+        # ms (benchmarks/results-browser.txt). Nothing here needs a replay history.
+        run_history=False,
     )
 
 

@@ -11,6 +11,7 @@ events. Every Python event has an api_name, so the API is the test surface.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -79,6 +80,7 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
             page.add(areas.train_tab(trainer))
             page.add(areas.share_tab())
         stepper, live, compare, link = Stepper(explorer), LivePanel(explorer), Compare(explorer), ViewLink(explorer)
+        threading.Thread(target=stepper.warm, args=(explorer.default_run,), daemon=True, name="warm").start()
         redraw = partial(redraw_after, page, stepper, compare, live)
         wire_step_control(page, stepper, compare, live)
         wire_explore(page, stepper, compare, live)

@@ -56,6 +56,12 @@ class Stepper:
                 built[key] = make()
             return built[key]
 
+    def warm(self, run: str) -> None:
+        """Build a run's default view and grids ahead of the first visitor (called in a background thread)."""
+        dashboard = self.explorer.dashboard(run)
+        self._cached(dashboard, ("view", 0.0, False), lambda: step_view(dashboard, 0.0, False))
+        self._cached(dashboard, ("images",), lambda: step_images(dashboard))
+
     @user_errors
     def show_run(self, run: str, index: float, smoothing: float, present: bool) -> gr.HTML:
         """The run's view, opening at checkpoint `index` (the browser keeps its own step when the run is the one

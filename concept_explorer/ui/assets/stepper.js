@@ -100,12 +100,16 @@ function drawFigures() {
     if (point.curveNumber < v.classes) { play(false); setIndex(point.pointIndex); }
   });
   concept.on('plotly_afterplot', drawMarkers);
-  for (const name of ['capability', 'accuracy']) {
-    const figure = v.figures[name], box = $('.ce-' + name);
-    Plotly.newPlot(box, figure.data, figure.layout, PLOT_CONFIG);
-    box.on('plotly_click', (event) => { play(false); setIndex(nearestIndex(event.points[0].x)); });
-    box.on('plotly_afterplot', () => drawStepLines(box));
-  }
+  // The curves are below the fold: drawn a frame later, so concept space is on screen sooner (page load).
+  setTimeout(() => {
+    if (S.view !== v) return;  // another run arrived meanwhile
+    for (const name of ['capability', 'accuracy']) {
+      const figure = v.figures[name], box = $('.ce-' + name);
+      Plotly.newPlot(box, figure.data, figure.layout, PLOT_CONFIG).then(() => drawStepLines(box));
+      box.on('plotly_click', (event) => { play(false); setIndex(nearestIndex(event.points[0].x)); });
+      box.on('plotly_afterplot', () => drawStepLines(box));
+    }
+  }, 0);
 }
 
 function drawTrack() {
