@@ -115,7 +115,10 @@ def redraw_after(page: Page, stepper: Stepper, compare: Compare, live: LivePanel
 
 def wire_step_control(page: Page, stepper: Stepper, compare: Compare, live: LivePanel) -> None:
     """The browser's settled step becomes `checkpoint`; the Compare tab and the live generation follow it."""
-    page.on(page["stepper"].input, stepper.settle, ["run"], ["checkpoint"], api_name="settle_step", **INSTANT)
+    # always_last: a settled step that arrives while the previous one is in flight must not be dropped (gradio's
+    # default, "once", drops it, and the stepper sends each settled step only once).
+    page.on(page["stepper"].input, stepper.settle, ["run"], ["checkpoint"], api_name="settle_step",
+            trigger_mode="always_last", **INSTANT)
     checkpoint = page["checkpoint"]
     page.on(checkpoint.change, compare.render_compare, COMPARE, COMPARE_OUTPUTS, api_name="show_compare_step",
             **INSTANT)

@@ -259,14 +259,12 @@ function showLive(live) {
   const box = $('.ce-live');
   box.querySelector('.ce-live-summary').textContent = live.summary || '';
   showGrid(box, live, live.title || 'Live generation');
+  // One redraw (Plotly.react) that swaps the old live traces for the new ones; delete + add would draw twice.
   const concept = $('.ce-concept');
-  if (S.liveTraces.length) Plotly.deleteTraces(concept, S.liveTraces);
-  S.liveTraces = [];
-  if (live.run === S.view.run && live.traces && live.traces.length) {
-    const first = concept.data.length;
-    Plotly.addTraces(concept, live.traces);
-    S.liveTraces = live.traces.map((_, k) => first + k);
-  }
+  const kept = concept.data.filter((_, k) => !S.liveTraces.includes(k));
+  const traces = live.run === S.view.run && live.traces ? live.traces : [];
+  S.liveTraces = traces.map((_, k) => kept.length + k);
+  Plotly.react(concept, [...kept, ...traces], concept.layout, PLOT_CONFIG);
   fadeLive();
 }
 
