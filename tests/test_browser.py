@@ -118,6 +118,12 @@ def test_every_panel_follows_the_step_control_in_the_browser(page, url):
     view = panels(page)
     assert view["step"] == 4 and view["readout"] == "step 4" and view["title"] == "Concept space at step 4"
     assert view["stored"] == "Stored generations at step 4" and view["range"] == 4 and view["url"] == "4"
+    # Grids are upscaled by a whole number, with their labels as text beside them, not in the pixels.
+    grid = page.evaluate("""() => { const img = document.querySelector('.ce-stored img');
+        return {shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
+                labels: [...document.querySelectorAll('.ce-stored .ce-rowlabels span')].map(s => s.textContent)}; }""")
+    assert grid["shown"] % grid["natural"] == 0 and grid["shown"] >= grid["natural"]
+    assert grid["labels"] == ["red-large", "red-small", "blue-large", "blue-small"]
     page.click(".ce-plot-title")  # focus the page, not an input: keys then move the step control
     for key, step in (("ArrowRight", 6), ("Home", 2), ("End", 6), ("ArrowLeft", 4)):
         page.keyboard.press(key)
@@ -154,6 +160,14 @@ def test_phase_buttons_are_in_time_order_and_keys_jump_to_them(page, url):
     assert steps == sorted(steps)
     buttons = page.locator(".ce-jump")
     assert buttons.count() == len(phases)
+    # The slider is in training steps, with a tick per checkpoint and a coloured tick per phase at its step.
+    track = page.evaluate("""() => ({max: +document.querySelector('.ce-range').max,
+        ticks: document.querySelectorAll('.ce-tick').length,
+        phases: [...document.querySelectorAll('.ce-phase-tick')].map(t => parseFloat(t.style.left))})""")
+    view_steps = page.evaluate("() => window.ceStepper.view.steps")
+    assert track["max"] == view_steps[-1] and track["ticks"] == len(view_steps)
+    assert track["phases"] == pytest.approx([100 * s / view_steps[-1] for s in steps], abs=0.01)
+    assert page.locator(".ce-tile").count() == len(phases)  # the strip: one tile per phase
     for k, phase in enumerate(phases):
         page.keyboard.press(str(k + 1))
         assert shown_step(page) == page.evaluate(f"() => window.ceStepper.view.steps[{phase['index']}]")
@@ -203,6 +217,9 @@ def test_play_keeps_its_pace_stops_at_the_end_and_pause_stops_at_once(page, url)
     page.click(".ce-play")  # pause: no further checkpoint
     page.wait_for_timeout(1200)
     assert shown_step(page) == 4
+    page.click(".ce-plot-title")
+    page.keyboard.press("p")  # the P key plays too
+    page.wait_for_function(step_is(6), timeout=5_000)
     assert not page.errors, page.errors
 
 
