@@ -54,12 +54,15 @@ def free_port() -> int:
 
 
 def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
+    """The server's share of scrubbing. The browser redraws every precomputed panel itself (stepper.js; what a
+    person feels is benchmarks/bench_browser.py); the server builds a run's view once, then answers one settled
+    step with the Compare tab's panels."""
     import torch
-    from gradio_client import Client
 
     from concept_explorer.ui import build_app, launch_options
     from concept_explorer.ui.compare import Compare
-    from concept_explorer.ui.steps import Steps
+    from concept_explorer.views.run_view import RunDashboard
+    from concept_explorer.views.step_view import step_images, step_view
 
     torch.set_num_threads(1)
     demo = build_app([run_dir], checkpoints=ROOT / "checkpoints", runs=ROOT / "runs")
@@ -70,51 +73,39 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
     print(f"run {name}: {count} evaluated checkpoints, steps {dashboard.steps[0]}…{dashboard.steps[-1]}")
     results = {}
 
-    # Server time proper: the callbacks the step slider triggers, called as the server calls them.
-    steps, compare = Steps(explorer), Compare(explorer)
-
-    def step_panels(index: int) -> None:
-        steps.render_step(name, index, 0.0, False, None)
-        compare.render_compare(name, "", index, 0.0, False)
-
-    cold = []
-    for index in range(count):  # first visit of each checkpoint builds its generation grids
-        started = time.perf_counter()
-        step_panels(index)
-        cold.append(time.perf_counter() - started)
-    warm = []
+    compare = Compare(explorer)
+    fresh = RunDashboard(dashboard.run)  # the app's own copy may already be warm (layout.py builds it at start)
+    started = time.perf_counter()
+    step_view(fresh)
+    built_view = time.perf_counter() - started
+    started = time.perf_counter()
+    step_images(fresh)
+    built_images = time.perf_counter() - started
+    print("a run's view for the browser (once per run, then cached)")
+    results["view_build"] = report("numbers and figures (step_view)", [built_view], None)
+    results["images_build"] = report("sample grids (step_images)", [built_images], None)
+    settled = []
     for _ in range(repeats):
         for index in range(count):
             started = time.perf_counter()
-            step_panels(index)
-            warm.append(time.perf_counter() - started)
-    print("step control (callbacks: render_step + render_compare)")
-    results["step_callbacks_first_visit"] = report("first visit of each checkpoint", cold, BUDGET_STEP_S)
-    results["step_callbacks_warm"] = report("revisit (what scrubbing and playback do)", warm, BUDGET_STEP_S)
+            compare.render_compare(name, "", index, 0.0, False)
+            settled.append(time.perf_counter() - started)
+    print("per settled step (the Compare tab follows it; the live generation is timed below)")
+    results["settled_step"] = report("render_compare", settled, BUDGET_STEP_S)
 
-    # Through HTTP: the same, plus gradio's pre/postprocessing (PNG encoding of the grids) and the round trip.
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                             **launch_options())
     import httpx
 
-    http, client_times = [], []
+    http = []
     with httpx.Client(base_url=url, timeout=30) as session:
         for _ in range(repeats):
-            for index in range(count):
-                started = time.perf_counter()
-                payload = {"data": [name, index, 0.0, False, None]}  # None: the session's live-state slot
-                response = session.post("/gradio_api/run/show_step", json=payload)
-                http.append(time.perf_counter() - started)
-                assert response.status_code == 200, response.text[:300]
-    results["step_http"] = report("/show_step over HTTP (gradio pre/postprocess incl.)", http, BUDGET_STEP_S)
-    client = Client(url, verbose=False)
-    for index in range(count):
-        started = time.perf_counter()
-        client.predict(name, index, 0.0, False, api_name="/show_step")
-        client_times.append(time.perf_counter() - started)
-    results["step_gradio_client"] = report("/show_step via gradio_client (+ downloads the grids)", client_times,
-                                           None)
+            started = time.perf_counter()
+            response = session.post("/gradio_api/run/redraw", json={"data": [name, 0, 0.0, False]})
+            http.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text[:300]
+    results["view_http"] = report("/redraw over HTTP (a cached view, serialised)", http, None)
     demo.close()
     return results
 
