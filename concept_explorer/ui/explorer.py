@@ -32,7 +32,7 @@ class Explorer:
             problems = "; ".join(catalog.problems.values()) or "no run folders were found"
             raise RunFolderError(f"No run can be shown ({problems}). Train and evaluate one, or pass a run folder.")
         self.default_run = default_run if default_run in names else names[0]
-        # Files the page downloads or shows: exports and the stored generation grids.
+        # Files the page downloads: the exports.
         self.export_dir = Path(tempfile.mkdtemp(prefix="concept-explorer-exports-"))
         atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
 
