@@ -160,7 +160,7 @@ function showGrid(box, grid, caption) {
   // grid: {src, rows, colors} (views/step_view.grid_data), or null to hide the figure.
   box.style.display = grid ? '' : 'none';
   if (!grid) return;
-  box.querySelector('figcaption').textContent = caption;
+  if (caption) box.querySelector('figcaption').textContent = caption;  // a tile keeps its own caption
   const img = box.querySelector('img');
   if (img.getAttribute('src') !== grid.src) img.src = grid.src;
   const labels = box.querySelector('.ce-rowlabels'), rows = grid.rows || [], colors = grid.colors || [];
@@ -183,7 +183,7 @@ function drawStrip() {
       `<div class="ce-tile-help">${tile.explanation}</div>`;
     figure.addEventListener('click', () => { play(false); setIndex(tile.index); });
     strip.appendChild(figure);
-    showGrid(figure, tile, `${tile.phase} · step ${fmt(tile.step)}`);
+    showGrid(figure, tile, null);
   });
 }
 
@@ -191,16 +191,17 @@ function fitGrid(box) {
   // The largest whole-number upscale that fits the box: crisp pixels, no fractional resampling.
   const img = box.querySelector('img');
   if (!img.naturalWidth) { img.onload = () => fitGrid(box); return; }
-  const room = box.clientWidth - box.querySelector('.ce-rowlabels').offsetWidth - 12;
-  const rowCount = box.querySelector('.ce-rowlabels').children.length || 1;
+  const labels = box.querySelector('.ce-rowlabels');
+  const stacked = getComputedStyle(labels.parentElement).flexDirection.startsWith('column');  // labels below
+  const room = box.clientWidth - (stacked ? 0 : labels.offsetWidth) - 12;
+  const rowCount = labels.children.length || 1;
   const most = Math.max(1, Math.floor(MAX_TILE_PX / (img.naturalHeight / rowCount)));  // tiles at most ~64 px
   // Below native size only when even 1× does not fit (a phone): then the browser shrinks it to the room.
   const scale = room >= img.naturalWidth ? Math.min(most, Math.floor(room / img.naturalWidth))
     : Math.max(0.25, room / img.naturalWidth);
   img.style.width = img.naturalWidth * scale + 'px';
   img.style.height = img.naturalHeight * scale + 'px';
-  const rows = box.querySelector('.ce-rowlabels').children.length || 1;
-  box.querySelector('.ce-rowlabels').style.gridTemplateRows = `repeat(${rows}, ${img.naturalHeight * scale / rows}px)`;
+  labels.style.gridTemplateRows = stacked ? '' : `repeat(${rowCount}, ${img.naturalHeight * scale / rowCount}px)`;
 }
 
 function render(index) {
