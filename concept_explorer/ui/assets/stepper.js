@@ -153,6 +153,7 @@ function setView(view) {
   const start = keep !== undefined ? nearestIndex(keep) : (view.start ?? 0);
   render(start);
   if (S.live) showLive(S.live);
+  if (start !== view.start) scheduleNotify();  // the page kept its own step: the server must follow it
 }
 
 // -- one step -------------------------------------------------------------------------------------------------------
