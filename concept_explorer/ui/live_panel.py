@@ -25,16 +25,13 @@ LiveState = dict[str, Any] | None
 """What a session remembers of its last live generation: run, step, label and per-sample coordinates (tiny)."""
 
 
-def live_view(dashboard: RunDashboard, result: LiveResult, smoothing: float, large: bool) -> dict[str, Any]:
+def live_view(dashboard: RunDashboard, result: LiveResult, state: LiveState, large: bool) -> dict[str, Any]:
     """The stepper's `live` prop: the grid (native resolution, upscaled by the browser), the summary, and the
     samples as plotly traces of concept space (drawn by the same figure code as the stored trajectories)."""
-    state = _live_state(dashboard, result)
     traces: list[dict] = []
     if state["points"]:
         name = f"live: {result.target_name} @ step {result.settings.step:,}"
-        spec = dashboard.concept_space(None, smoothing, np.array(state["points"], dtype=float), name, large=large)
-        # After the trajectories (one per class) and the phase marks come the live samples' traces.
-        traces = [trace for trace in spec["data"][len(dashboard.labels):] if trace.get("name") != "phases"]
+        traces = dashboard.live_traces(np.array(state["points"], dtype=float), name, large)
     rows = -(-len(result.images) // LIVE_COLUMNS)
     return {"run": dashboard.run.name, "step": result.settings.step, "traces": traces,
             "src": raster.png_data_uri(raster.image_grid(result.images, columns=LIVE_COLUMNS, scale=1, pad=1),
@@ -52,9 +49,10 @@ class LivePanel:
                  settings: GenerationSettings) -> list:
         """Sample the checkpoint at the panel's settings (cached) and show the samples in the stepper."""
         dashboard = self.explorer.dashboard(run)
-        smoothing = limits.SMOOTHING.check("smoothing", smoothing)
+        limits.SMOOTHING.check("smoothing", smoothing)  # a bad value is refused here too, as on every panel event
         result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
-        return [gr.HTML(live=live_view(dashboard, result, smoothing, bool(present))), _live_state(dashboard, result)]
+        state = _live_state(dashboard, result)
+        return [gr.HTML(live=live_view(dashboard, result, state, bool(present))), state]
 
     def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool,
                          settings: GenerationSettings) -> list:

@@ -73,7 +73,7 @@ def concept_space_spec(
             hovertemplate=f"%{{text}} at step {steps[current]}<extra></extra>",
         ))
     if live_points is not None and len(live_points):
-        data.extend(_live_traces(np.asarray(live_points, dtype=float)[:, [ax, ay]], live_name, live_faded,
+        data.extend(live_traces(np.asarray(live_points, dtype=float)[:, [ax, ay]], live_name, live_faded,
                                  axis_titles, large))
     images = []
     for c, (label, name) in enumerate(zip(labels, names)):
@@ -138,7 +138,7 @@ def _phase_marks(
     return marks, annotations
 
 
-def _live_traces(
+def live_traces(
     live: np.ndarray, name: str, faded: bool, axis_titles: Sequence[str], large: bool, seed: int = 0
 ) -> list[Spec]:
     """A live generation's samples (N, 2): a × per sample, jittered by a seeded ±LIVE_JITTER so samples on one

@@ -35,7 +35,7 @@ from ..core.render import render, sample_attributes
 from ..core.run import Run, RunFolderError
 from . import images as raster
 from . import plots
-from .concept_space import concept_space_spec
+from .concept_space import concept_space_spec, live_traces
 
 PHASE_HELP = dict(zip(PHASE_ORDER, (
     "every training class is generated correctly",
@@ -142,6 +142,11 @@ class RunDashboard:
             live_name=live_name, live_faded=live_faded, large=large, height=height, title=title, phases=phases,
             phase_class=self.labels.index(self.phases.label),
         )
+
+    def live_traces(self, points: np.ndarray, name: str, large: bool = False) -> list[plots.Spec]:
+        """A live generation's samples (N, K) as the traces `concept_space` draws for them, alone: the page adds
+        them to the concept plot it already shows."""
+        return live_traces(np.asarray(points, dtype=float)[:, :2], name, False, self.axis_titles, large)
 
     def accuracy(self, index: int | None, large: bool = False, height: int | None = None) -> plots.Spec:
         panels = ["joint", *self.concepts]
