@@ -9,8 +9,6 @@ other events read and moves the live generation, whose result comes back as the 
 
 from __future__ import annotations
 
-import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -41,41 +39,38 @@ def stepper_component() -> gr.HTML:
 
 
 class Stepper:
-    """Builds the stepper's props: a run's view (cached per run, smoothing and type size) and its grids."""
+    """Builds the stepper's props: a run's view (kept by its dashboard, per smoothing and type size) and its
+    grids."""
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
-        self._built: weakref.WeakKeyDictionary[RunDashboard, dict] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
 
-    def _cached(self, dashboard: RunDashboard, key: tuple, make: Any) -> dict[str, Any]:
-        """Built once per dashboard (a run that changed on disk gets a new dashboard, so a fresh view)."""
-        with self._lock:
-            built = self._built.setdefault(dashboard, {})
-            if key not in built:
-                built[key] = make()
-            return built[key]
+    @staticmethod
+    def _view(dashboard: RunDashboard, smoothing: float, large: bool) -> dict[str, Any]:
+        return dashboard.cached(("step view", smoothing, large), lambda: step_view(dashboard, smoothing, large))
+
+    @staticmethod
+    def _images(dashboard: RunDashboard) -> dict[str, Any]:
+        return dashboard.cached(("step images",), lambda: step_images(dashboard))
 
     def warm(self, run: str) -> None:
         """Build a run's default view and grids ahead of the first visitor (called in a background thread)."""
         dashboard = self.explorer.dashboard(run)
-        self._cached(dashboard, ("view", 0.0, False), lambda: step_view(dashboard, 0.0, False))
-        self._cached(dashboard, ("images",), lambda: step_images(dashboard))
+        self._view(dashboard, 0.0, False)
+        self._images(dashboard)
 
     @user_errors
     def show_run(self, run: str, index: float, smoothing: float, present: bool) -> gr.HTML:
         """The run's view, opening at checkpoint `index` (the browser keeps its own step when the run is the one
         it already shows)."""
         dashboard = self.explorer.dashboard(run)
-        smoothing, large = limits.SMOOTHING.check("smoothing", smoothing), bool(present)
-        view = self._cached(dashboard, ("view", smoothing, large), lambda: step_view(dashboard, smoothing, large))
+        view = self._view(dashboard, limits.SMOOTHING.check("smoothing", smoothing), bool(present))
         return gr.HTML(view=view | {"start": dashboard.check_index(index)})
 
     @user_errors
     def show_images(self, run: str) -> gr.HTML:
         """The run's sample grids, sent after its numbers so the plots appear first."""
-        dashboard = self.explorer.dashboard(run)
-        return gr.HTML(images=self._cached(dashboard, ("images",), lambda: step_images(dashboard)))
+        return gr.HTML(images=self._images(self.explorer.dashboard(run)))
 
     @user_errors
     def settle(self, run: str, event: gr.EventData) -> int:

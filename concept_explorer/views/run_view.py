@@ -175,7 +175,9 @@ class RunDashboard:
         )
 
     # -- stored samples -----------------------------------------------------------------------------------------------
-    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """`make()` built once per key for this dashboard (a run that changed on disk gets a new dashboard, so
+        everything is built afresh); also what the page's views of this run are kept in (ui/stepper.py)."""
         with self._lock:
             if key not in self._built:
                 self._built[key] = make()
@@ -191,11 +193,11 @@ class RunDashboard:
             return raster.class_rows(samples["images"].numpy(), samples["labels"].numpy(), self.names, self.heldout,
                                      per_class=8, scale=scale, pad=max(1, scale // 2),
                                      caption=f"Stored generations at step {self.steps[index]:,}")
-        return self._cached(("stored", index, scale), make)
+        return self.cached(("stored", index, scale), make)
 
     def generations(self, index: int, large: bool = False) -> Image.Image:
         """`generation_grid` with its labels drawn in (for the GIF and the report)."""
-        return self._cached(("stored", index, large), lambda: raster.draw_labels(self.generation_grid(index), large))
+        return self.cached(("stored", index, large), lambda: raster.draw_labels(self.generation_grid(index), large))
 
     def elicited_samples(self, step: int) -> dict[str, np.ndarray] | None:
         """The held-out class's stored samples at `step` per elicitation method key (plain first, then the
@@ -233,20 +235,20 @@ class RunDashboard:
                 [False] * len(methods), per_class=8, scale=scale, pad=max(1, scale // 2),
                 colors=[plots.FAMILY_COLORS.get(m.split("@")[0], "#555") for m in methods],
                 caption=f"{self.heldout_name} under each elicitation method at step {step:,}")
-        return self._cached(("elicited", index, scale), make)
+        return self.cached(("elicited", index, scale), make)
 
     def elicited(self, index: int, large: bool = False) -> Image.Image | None:
         """`elicited_grid` with its labels drawn in, or None."""
         def make() -> Image.Image | None:
             grid = self.elicited_grid(index)
             return None if grid is None else raster.draw_labels(grid, large)
-        return self._cached(("elicited", index, large), make)
+        return self.cached(("elicited", index, large), make)
 
     def phase_strip(self, samples: int = 4, scale: int | None = None) -> list[PhaseTile]:
         """Per phase in training order, `samples` stored samples of the held-out prompt at the phase's checkpoint
         under plain prompting and under the elicitation method with the highest joint accuracy there."""
         scale = scale or self.grid_scale
-        return self._cached(("strip", samples, scale), lambda: [
+        return self.cached(("strip", samples, scale), lambda: [
             self._phase_tile(phase, self.nearest_index(step), samples, scale)
             for phase, step in self.jump_targets.items()])
 
