@@ -244,3 +244,13 @@ def test_capability_curves_are_incremental(run_copy: Run) -> None:
     assert final["patch@final"] == final["plain"]
     with pytest.raises(ValueError, match="Unknown concept"):
         elicit_run(run_copy, ElicitConfig(concepts=("texture",)), progress=False)
+
+
+def test_a_summary_written_before_precision_was_recorded_is_read_as_fp32(run_copy: Run) -> None:
+    evaluate_run(run_copy, EVAL, progress=False)
+    path = run_copy.layout.evaluation_summary
+    older = json.loads(path.read_text())
+    del older["settings"]["precision"]  # as the bundled run's summary was written
+    path.write_text(json.dumps(older))
+    assert evaluate_run(run_copy, EVAL, progress=False) == []  # fp32 settings: nothing to redo
+    assert evaluate_run(run_copy, dataclasses.replace(EVAL, precision="bf16"), progress=False) == [2, 4, 6]

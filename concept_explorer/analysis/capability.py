@@ -72,7 +72,7 @@ def elicit_run(
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
     settings |= {"sample_steps": run.config.train.sample_steps, "probe": file_digest(run.layout.probe),
                  "donor_step": run.final_step}
-    summary = StepSummary(run.layout.elicitation_summary, settings, earlier={"precision": "fp32"})
+    summary = StepSummary(run.layout.elicitation_summary, settings)
     donor = run.load_state(run.final_step) if config.patch else None
 
     def row_at(step: int) -> dict:

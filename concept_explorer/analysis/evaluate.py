@@ -92,7 +92,7 @@ def evaluate_run(
     probe = ensure_probe(run, progress=progress)
     digest = file_digest(run.layout.probe)
     settings = asdict(config) | {"sample_steps": run.config.train.sample_steps}
-    summary = StepSummary(run.layout.evaluation_summary, settings, earlier={"precision": "fp32"})
+    summary = StepSummary(run.layout.evaluation_summary, settings)
     if summary.data.get("probe", {}).get("digest") != digest:
         summary.data["probe"] = {"digest": digest, "class_mean_accuracy": class_mean_accuracy(probe, space),
                                  "concepts": list(space.concepts) + ["present"]}

@@ -27,17 +27,20 @@ def read_summary(path: Path, missing: str) -> dict[str, Any]:
         raise RunFolderError(f"{path} is corrupt; delete it and run the command that wrote it again.") from None
 
 
+EARLIER_SETTINGS = {"precision": "fp32"}
+"""Settings added to the format later, with the value every summary written before them used, so a pass over an
+older summary (the bundled run's) does not start over just because the key is new."""
+
+
 class StepSummary:
     """One incremental summary file, opened for filling in."""
 
-    def __init__(self, path: Path, settings: dict[str, Any], earlier: dict[str, Any] | None = None) -> None:
-        """`earlier`: settings added to the format later, with the value every summary written before them used
-        (so a pass over an old summary does not start over just because the key is new)."""
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
         self.path = path
         self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
         stored = self.data.get("settings")
         if isinstance(stored, dict):
-            stored = (earlier or {}) | stored
+            stored = EARLIER_SETTINGS | stored
         self.restarted = stored != settings
         """True when no row of the stored summary (nor any file written with it) belongs to these settings."""
         if self.restarted:
