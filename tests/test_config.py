@@ -66,7 +66,7 @@ def test_with_overrides_names_an_unknown_field(key: str) -> None:
         ({"vdm.gamma_min": 10.0}, r"gamma_min \(10.0\) must be below gamma_max"),
         ({"train.num_steps": 0}, "num_steps must be >= 1"),
         ({"train.ema_decay": 1.0}, r"ema_decay must be in \[0, 1\)"),
-        ({"train.checkpoint_steps": (5, 7000)}, r"checkpoint_steps must lie in 1..num_steps"),
+        ({"train.checkpoint_steps": (5, 90_000)}, r"checkpoint_steps must lie in 1..num_steps"),
         ({"train.weights_dtype": "int8"}, "weights_dtype must be float32 or float16"),
     ],
 )

@@ -227,16 +227,17 @@ def test_unknown_checkpoint_is_a_clear_error(tiny_run: Run) -> None:
 
 
 def test_capability_curves_are_incremental(run_copy: Run) -> None:
-    config = ElicitConfig(samples=3, overprompt_strengths=(1.0,), intervention_strengths=(1.0, 2.0))
+    config = ElicitConfig(samples=3, overprompt_strengths=(1.0,), intervention_strengths=(1.0, 2.0),
+                          intervention_directions=("pairs", "orthogonal"))
     assert elicit_run(run_copy, config, steps=[2], progress=False) == [2]
     assert elicit_run(run_copy, config, progress=False) == [4, 6]
     assert elicit_run(run_copy, config, progress=False) == []
     summary = load_elicitation(run_copy)
-    assert set(summary["per_step"]["2"]) == {"plain", "overprompt@1", "intervention@1", "intervention@2",
-                                             "patch@final"}
+    assert set(summary["per_step"]["2"]) == {"plain", "overprompt@1", "intervention-pairs@1", "intervention-pairs@2",
+                                             "intervention-orthogonal@1", "intervention-orthogonal@2", "patch@final"}
     curves = capability_curves(summary, "11")
     assert curves.steps == [2, 4, 6]
-    for family in ("plain", "overprompt", "intervention", "patch"):
+    for family in ("plain", "overprompt", "intervention-pairs", "intervention-orthogonal", "patch"):
         assert curves.joint[family].shape == (3,)
         assert np.all((curves.joint[family] >= 0) & (curves.joint[family] <= 1))
     # At the final checkpoint the patched embedding is the model's own: patch equals plain.

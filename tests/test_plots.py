@@ -104,10 +104,10 @@ def test_accuracy_figure_has_a_panel_per_concept_plus_joint_with_step_lines_and_
 
 def test_capability_figure_shades_the_hidden_capability_window():
     joint = {"plain": np.array([0, 0, 0.1, 0.5, 0.9]), "overprompt": np.array([0, 0.2, 0.9, 0.9, 0.95]),
-             "intervention": np.array([0, 0.9, 0.9, 0.95, 1.0])}
-    learned = {"plain": 1600, "overprompt": 400, "intervention": 200}
+             "intervention-orthogonal": np.array([0, 0.9, 0.9, 0.95, 1.0])}
+    learned = {"plain": 1600, "overprompt": 400, "intervention-orthogonal": 200}
     figure = plots.capability_figure(STEPS, joint, learned, "blue-small", current_step=400)
-    assert [t.name for t in figure.data] == ["plain prompt", "overprompting", "latent intervention"]
+    assert [t.name for t in figure.data] == ["plain prompt", "overprompting", "intervention (orthogonal direction)"]
     window = [s for s in figure.layout.shapes if s.type == "rect"]
     assert len(window) == 1 and (window[0].x0, window[0].x1) == (200, 1600)
     assert "1400 steps before plain" in figure.layout.annotations[0].text
@@ -158,9 +158,10 @@ def test_class_grid_has_a_row_per_class_and_the_animation_is_a_gif():
 def test_capability_methods_differ_in_dash_and_marker_not_just_colour_and_plain_is_thickest():
     """Overprompting and intervention often have the same accuracy, so one must not hide the other."""
     same = np.array([0, 0.5, 0.9, 0.9, 1.0])
-    joint = {"plain": np.zeros(5), "overprompt": same, "intervention": same, "patch": same / 2}
+    joint = {f: np.zeros(5) if f == "plain" else same for f in plots.FAMILY_STYLES}
     traces = plots.capability_figure(STEPS, joint, {f: None for f in joint}, "blue-small").data
-    assert len({t.line.dash for t in traces}) == 4 and len({t.marker.symbol for t in traces}) == 4
+    assert len({t.marker.symbol for t in traces}) == len(joint)
+    assert len({t.line.dash for t in traces}) == 5  # the three intervention directions share a dash, one family
     assert [t.line.color for t in traces] == [plots.FAMILY_COLORS[f] for f in joint]
     assert traces[0].line.width > max(t.line.width for t in traces[1:])
     assert any(t.marker.symbol.endswith("-open") for t in traces)  # the one drawn on top lets the other show
@@ -242,5 +243,7 @@ def test_class_rows_pads_a_short_row_with_background():
 def test_method_labels_read_as_words() -> None:
     from concept_explorer.views.plots import method_label
 
-    assert [method_label(k) for k in ("plain", "overprompt@1", "intervention@0.5", "patch@final")] == [
-        "plain prompt", "overprompting 1", "latent intervention 0.5", "embedding patching (final)"]
+    keys = ("plain", "overprompt@1", "intervention-orthogonal@0.5", "patch@final", "guidance@2")
+    assert [method_label(k) for k in keys] == [
+        "plain prompt", "overprompting 1", "intervention (orthogonal direction) 0.5", "embedding patching (final)",
+        "guidance (CFG) 2"]

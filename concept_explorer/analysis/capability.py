@@ -22,11 +22,12 @@ from ..core import limits
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
 from ..core.sampling import generate
 from .definitions import LearningStep, hidden_capability_gap, learning_step, summarize_class
-from .elicit import intervention, overprompt, patch_embedding
+from .elicit import DIRECTIONS, intervention, overprompt, patch_embedding
 from .probes import ensure_probe
 from .summaries import StepSummary, read_summary
 
-FAMILIES = ("plain", "overprompt", "intervention", "patch")
+FAMILIES = ("plain", "overprompt", *(f"intervention-{d}" for d in DIRECTIONS), "patch", "guidance")
+"""Method families; an intervention's family names its direction (elicit.DIRECTIONS), so each is its own curve."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ElicitConfig:
     concepts: tuple[str, ...] = ("color",)
     overprompt_strengths: tuple[float, ...] = (1.0, 2.0)
     intervention_strengths: tuple[float, ...] = (0.5, 1.0)
+    intervention_directions: tuple[str, ...] = tuple(DIRECTIONS)
+    guidance_weights: tuple[float, ...] = (2.0, 4.0)  # sampled only for runs trained with a null token
     patch: bool = True
     samples: int = 64
     seed: int = 0
@@ -46,16 +49,25 @@ class ElicitConfig:
                                 ("intervention", self.intervention_strengths)):
             for strength in strengths:
                 limits.finite(f"{name} strength", strength)
+        for weight in self.guidance_weights:
+            limits.GUIDANCE.check("guidance weight", weight)
+        unknown = [d for d in self.intervention_directions if d not in DIRECTIONS]
+        if unknown:
+            raise ValueError(f"Unknown intervention direction(s) {unknown}; choose from {list(DIRECTIONS)}.")
         if not self.concepts:
             raise ValueError("Name at least one concept to elicit.")
 
-    def methods(self) -> list[tuple[str, str, float]]:
-        """(key, family, strength) of every generation made per checkpoint and held-out class."""
+    def methods(self, guidance: bool = True) -> list[tuple[str, str, float]]:
+        """(key, family, strength) of every generation made per checkpoint and held-out class; guidance only when
+        the run has a null token to guide against."""
         methods = [("plain", "plain", 0.0)]
         methods += [(f"overprompt@{s:g}", "overprompt", s) for s in self.overprompt_strengths]
-        methods += [(f"intervention@{s:g}", "intervention", s) for s in self.intervention_strengths]
+        methods += [(f"intervention-{d}@{s:g}", f"intervention-{d}", s)
+                    for d in self.intervention_directions for s in self.intervention_strengths]
         if self.patch:
             methods.append(("patch@final", "patch", 1.0))
+        if guidance:
+            methods += [(f"guidance@{w:g}", "guidance", w) for w in self.guidance_weights]
         return methods
 
 
@@ -79,20 +91,23 @@ def elicit_run(
         model = run.load_model(step, device)
         tensors: dict[str, torch.Tensor] = {}
         row: dict[str, dict] = {}
-        for key, family, strength in config.methods():
+        for key, family, strength in config.methods(guidance=run.config.train.p_uncond > 0):
             row[key] = {}
             for code in space.heldout_classes():
                 label = space.class_label(code)
                 h = space.class_prompt(code)
-                sampler, edit = model, None
+                sampler, edit, guidance = model, None, 1.0
                 if family == "overprompt":
                     h = overprompt(space, code, {c: strength for c in config.concepts}).h
-                elif family == "intervention":
-                    edit = intervention(model, space, code, {c: strength for c in config.concepts})
+                elif family.startswith("intervention-"):
+                    edit = intervention(model, space, code, {c: strength for c in config.concepts},
+                                        direction=family.removeprefix("intervention-"))
                 elif family == "patch":
                     sampler = patch_embedding(model, donor)
+                elif family == "guidance":
+                    guidance = strength
                 images = generate(sampler, h[None].repeat(config.samples, 1), run.config.train.sample_steps,
-                                  config.seed, edit=edit, precision=config.precision)
+                                  config.seed, guidance=guidance, edit=edit, precision=config.precision)
                 scores = probe.score(images)
                 tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/p_level1": scores.p_level1,
                             f"{key}/{label}/p_present": scores.p_present}

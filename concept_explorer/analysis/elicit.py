@@ -7,9 +7,12 @@ Strength conventions (0 is always the plain prompt, bit for bit):
   s·Δ/2, so the prompt has the Δ-equivalent Δ·(1 + s) (the authors' grid is Δ-equivalents 0.2…0.9, §5.1);
   values are clipped to [0, 1] and the clipped concepts are reported. The same push applies to any base prompt
   (live generation starts from the viewer's concept sliders instead of the class mean).
-- intervention s: e′ = e + s·d with d = e(level-1 prompt) − e(level-0 prompt) of a concept, computed at the
-  checkpoint it is applied to from training-class means (difference directions, §5.2's cleaner choice);
+- intervention s: e′ = e + s·d with d a difference of embeddings e(level-1 prompt) − e(level-0 prompt) of a
+  concept, computed at the checkpoint it is applied to (difference directions, §5.2's cleaner choice);
   `projection` mode instead adds s·(e·d̂)d̂ (the authors' form). The sign follows the target class's level.
+  Three ways to take d (`DIRECTIONS`), because the training pairs that differ in colour share one size: in the 2x2
+  space red-large → blue-large is the only colour pair, so its d also carries "large" and pushes a blue-small
+  target toward large.
 """
 
 from __future__ import annotations
@@ -51,10 +54,19 @@ def overprompt(
     return Overprompt(h=h.clamp(0, 1), clipped=clipped)
 
 
+DIRECTIONS = {
+    "pairs": "mean over training-class pairs that differ only in the concept (carries their shared levels)",
+    "orthogonal": "the pairs direction with every other concept's pairs direction projected out",
+    "target": "the difference at the target class's own levels of the other concepts (continuous h, so the "
+              "embedding answers even for a held-out combination)",
+}
+"""How `concept_direction` takes d; which one is the default is measured (README, "Which intervention")."""
+
+DEFAULT_DIRECTION = "pairs"
+
+
 @torch.no_grad()
-def concept_direction(model: VDM, space: ConceptSpace, concept: str) -> torch.Tensor:
-    """d = mean over training-class pairs differing only in `concept` of e(level 1) − e(level 0), at this model."""
-    k = space.concepts.index(_check_concept(space, concept))
+def _pairs_direction(model: VDM, space: ConceptSpace, k: int) -> torch.Tensor:
     training = space.training_classes()
     pairs = [(c, c[:k] + (1,) + c[k + 1:]) for c in training if c[k] == 0 and c[:k] + (1,) + c[k + 1:] in training]
     device = next(model.parameters()).device
@@ -64,8 +76,41 @@ def concept_direction(model: VDM, space: ConceptSpace, concept: str) -> torch.Te
     return (level1 - level0).mean(0)  # (D,)
 
 
+@torch.no_grad()
+def concept_direction(
+    model: VDM, space: ConceptSpace, concept: str, direction: str = "pairs", target: tuple[int, ...] | None = None
+) -> torch.Tensor:
+    """d (D,) of `concept` at this model, taken as `DIRECTIONS[direction]` says; `target` (a class code) is needed
+    by "target" only."""
+    k = space.concepts.index(_check_concept(space, concept))
+    if direction == "pairs":
+        return _pairs_direction(model, space, k)
+    if direction == "orthogonal":
+        d = _pairs_direction(model, space, k)
+        others = [_pairs_direction(model, space, j) for j in range(space.num_concepts) if j != k]
+        basis: list[torch.Tensor] = []  # Gram-Schmidt over the other concepts' directions, then project them out
+        for other in others:
+            for unit in basis:
+                other = other - (other @ unit) * unit
+            if other.norm() > 1e-8:
+                basis.append(other / other.norm())
+        for unit in basis:
+            d = d - (d @ unit) * unit
+        return d
+    if direction == "target":
+        if target is None:
+            raise ValueError("The 'target' direction needs the target class.")
+        device = next(model.parameters()).device
+        level0, level1 = target[:k] + (0,) + target[k + 1:], target[:k] + (1,) + target[k + 1:]
+        prompts = torch.stack([space.class_prompt(level0), space.class_prompt(level1)]).to(device)
+        e = model.denoiser.embedding(prompts)
+        return e[1] - e[0]
+    raise ValueError(f"Unknown intervention direction {direction!r}; choose from {list(DIRECTIONS)}.")
+
+
 def intervention(
-    model: VDM, space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float], projection: bool = False
+    model: VDM, space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float], projection: bool = False,
+    direction: str = DEFAULT_DIRECTION,
 ) -> EmbeddingEdit | None:
     """An edit of e toward the target class along concept directions of this model; None when all strengths are 0
     (so the plain sampler runs, bit for bit)."""
@@ -75,7 +120,7 @@ def intervention(
         if strength == 0:
             continue
         sign = 1.0 if code[space.concepts.index(_check_concept(space, concept))] else -1.0
-        terms.append((sign * strength, concept_direction(model, space, concept)))
+        terms.append((sign * strength, concept_direction(model, space, concept, direction, code)))
     if not terms:
         return None
 

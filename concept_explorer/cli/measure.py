@@ -96,6 +96,10 @@ def add_elicit(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--concepts", default="color", help="concepts to push, comma-separated (default: color)")
     parser.add_argument("--overprompt", default="1,2", help="overprompt strengths (default: 1,2)")
     parser.add_argument("--intervention", default="0.5,1", help="intervention strengths (default: 0.5,1)")
+    parser.add_argument("--directions", default="pairs,orthogonal,target",
+                        help="intervention directions, comma-separated (default: all three; README explains them)")
+    parser.add_argument("--guidance", default="2,4",
+                        help="guidance weights, sampled only for runs trained with a null token (default: 2,4)")
     parser.add_argument("--no-patch", action="store_true", help="skip embedding patching")
     parser.set_defaults(handler=run_elicit)
 
@@ -109,6 +113,8 @@ def run_elicit(args: argparse.Namespace) -> int:
             concepts=tuple(parse_value(tuple[str, ...], args.concepts, "--concepts")),
             overprompt_strengths=parse_value(tuple[float, ...], args.overprompt, "--overprompt"),
             intervention_strengths=parse_value(tuple[float, ...], args.intervention, "--intervention"),
+            intervention_directions=parse_value(tuple[str, ...], args.directions, "--directions"),
+            guidance_weights=parse_value(tuple[float, ...], args.guidance, "--guidance"),
             patch=not args.no_patch, samples=args.samples, seed=args.seed,
             precision=precision_from(args, device),
         )
@@ -124,9 +130,9 @@ def run_elicit(args: argparse.Namespace) -> int:
     for code in space.heldout_classes():
         curves = capability_curves(summary, space.class_label(code))
         print(f"{space.class_name(code)}: learning step (accuracy >= 0.8 at 3 checkpoints in a row)")
-        print(f"  {'method':<13} {'joint':>12}" + "".join(f" {c:>12}" for c in space.concepts) + "   gap (joint)")
+        print(f"  {'method':<24} {'joint':>12}" + "".join(f" {c:>12}" for c in space.concepts) + "   gap (joint)")
         for family, step in curves.learned.items():
             per_concept = "".join(f" {str(s):>12}" for s in curves.concept_learned[family])
             gap = "" if family == "plain" else f"   {curves.gap(family)}"
-            print(f"  {family:<13} {str(step):>12}{per_concept}{gap}")
+            print(f"  {family:<24} {str(step):>12}{per_concept}{gap}")
     return 0

@@ -169,8 +169,8 @@ def cpu_preset() -> RunConfig:
         model=ModelConfig(channels=(16, 32, 64), blocks_per_level=1, attention_lowest=True, dropout=0.0),
         vdm=VDMConfig(),
         train=TrainConfig(
-            num_steps=5000, checkpoint_count=32, checkpoint_start=100, ema_decay=0.995, weights_dtype="float16",
-            sample_steps=50,
+            num_steps=8000, checkpoint_count=32, checkpoint_start=100, ema_decay=0.995, weights_dtype="float16",
+            sample_steps=50, p_uncond=0.1,
         ),
     )
 

@@ -1,7 +1,8 @@
-"""The denoiser: a `ConceptEmbedding` (h → e) feeding a conditional U-Net whose time embedding receives e.
+"""The denoiser: a `ConceptEmbedding` (h → e) feeding a conditional U-Net.
 
-The embedding is one module on purpose (the paper's `common_linear` variant, reference-spec §2.2): embedding
-patching is then a swap of `embedding.*` weights and linear intervention an edit of e. Two backbones sit behind one
+The embedding is one module on purpose, in both conditioning designs of reference-spec §2.2 (`shared`: e is added
+to the time embedding, like the paper's common_* variants; `per_block`: e holds one bias per ResNet block, the
+paper's sep_mlp): embedding patching is then a swap of `embedding.*` weights and linear intervention an edit of e. Two backbones sit behind one
 interface: diffusers' `UNet2DModel` (class-embedding input) and a lean hand-written U-Net of the same widths,
 which measured faster per training step on CPU (see benchmarks/). The lean one is a plain `nn.Module`, so a
 process that never builds the diffusers backbone never imports diffusers (about 1.8 s of every app start);
@@ -28,7 +29,10 @@ class ModelConfig:
     attention_lowest: bool = field(default=True, metadata={"help": "self-attention at the lowest resolution"})
     dropout: float = field(default=0.1, metadata={"help": "dropout inside ResNet blocks"})
     norm_groups: int = field(default=8, metadata={"help": "GroupNorm groups"})
-    embedding_hidden: int = field(default=64, metadata={"help": "hidden width of the ConceptEmbedding MLP"})
+    embedding_hidden: int = field(default=64, metadata={"help": "hidden width of the shared ConceptEmbedding MLP"})
+    conditioning: str = field(default="shared", metadata={
+        "help": "how h reaches the U-Net: shared (one MLP, added to the time embedding) or per_block (an MLP per "
+                "ResNet block, the authors' sep_mlp)"})
 
     def __post_init__(self) -> None:
         if self.backbone not in ("lean", "diffusers"):
@@ -37,27 +41,56 @@ class ModelConfig:
             raise ValueError(f"channels {self.channels} must be positive multiples of norm_groups={self.norm_groups}.")
         if self.blocks_per_level < 1 or not 0 <= self.dropout < 1:
             raise ValueError("blocks_per_level must be >= 1 and dropout in [0, 1).")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {list(CONDITIONINGS)}, got {self.conditioning!r}.")
+        if self.conditioning == "per_block" and self.backbone != "lean":
+            raise ValueError("Per-block conditioning needs the lean backbone (diffusers' U-Net takes one embedding).")
+
+    @property
+    def block_widths(self) -> tuple[int, ...]:
+        """Output width of every ResNet block in the order the U-Net runs them: down, middle (two), up."""
+        down = tuple(c for c in self.channels for _ in range(self.blocks_per_level))
+        return down + (self.channels[-1],) * 2 + tuple(reversed(down))
 
     @property
     def embedding_dim(self) -> int:
-        """e has the width of the time embedding (4 × first width, as diffusers' identity class embedding needs)."""
-        return 4 * self.channels[0]
+        """Shared: e has the width of the time embedding (4 × first width, as diffusers' identity class embedding
+        needs). Per block: e is every block's bias side by side, so one vector still holds the whole prompt."""
+        return sum(self.block_widths) if self.conditioning == "per_block" else 4 * self.channels[0]
+
+
+CONDITIONINGS = {
+    "shared": "one MLP h → e, added to the time embedding; every block projects the sum (the paper's common_*)",
+    "per_block": "an MLP h → bias per ResNet block, the time embedding projected apart (the paper's sep_mlp)",
+}
+"""The two conditioning designs of reference-spec §2.2. Embedding patching swaps the whole h-pathway in both: one
+MLP in `shared`, every block's MLP in `per_block`."""
+
+
+def _mlp(hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(CONDITIONING_DIM, hidden), nn.GELU(), nn.Linear(hidden, out_dim), nn.GELU())
 
 
 class ConceptEmbedding(nn.Module):
-    """h (11) → e: Linear → GELU → Linear → GELU, plus a learned null token for classifier-free guidance.
+    """h (11) → e, plus a learned null token for classifier-free guidance.
 
-    The null token is a dedicated vector in e-space, so "no prompt" never collides with a real h (reference
-    §9.4: −1 and 0 both do)."""
+    Shared: one Linear → GELU → Linear → GELU. Per block: one such MLP per ResNet block, hidden width = the block's
+    width (the authors' sep_mlp), outputs concatenated in block order. Either way e is one vector, so linear
+    intervention edits it and patching swaps this module whole. The null token is a dedicated vector in e-space,
+    so "no prompt" never collides with a real h (reference §9.4: −1 and 0 both do)."""
 
-    def __init__(self, hidden: int, out_dim: int) -> None:
+    def __init__(self, hidden: int, out_dim: int, block_widths: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(CONDITIONING_DIM, hidden), nn.GELU(), nn.Linear(hidden, out_dim), nn.GELU())
+        if block_widths:
+            self.blocks = nn.ModuleList(_mlp(width, width) for width in block_widths)
+            out_dim = sum(block_widths)
+        else:
+            self.mlp = _mlp(hidden, out_dim)
         self.null_token = nn.Parameter(torch.zeros(out_dim))
 
     def forward(self, h: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
         """h: (B, 11); drop: optional (B,) bool, rows replaced by the null token. Returns e (B, D)."""
-        e = self.mlp(h)
+        e = torch.cat([mlp(h) for mlp in self.blocks], dim=1) if hasattr(self, "blocks") else self.mlp(h)
         if drop is not None:
             e = torch.where(drop[:, None], self.null_token.expand_as(e), e)
         return e
@@ -89,9 +122,11 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """emb: the (time [+ shared concept]) embedding, projected here; bias: this block's own concept bias (B, C)
+        under per-block conditioning."""
         h = self.conv1(nn.functional.gelu(self.norm1(x)))
-        h = h + self.emb(emb)[:, :, None, None]
+        h = h + (self.emb(emb) if bias is None else self.emb(emb) + bias)[:, :, None, None]
         h = self.conv2(self.dropout(nn.functional.gelu(self.norm2(h))))
         return self.skip(x) + h
 
@@ -136,10 +171,11 @@ class LeanUNet(nn.Module):
 
     def __init__(
         self, channels: tuple[int, ...] = (64, 128, 256), blocks_per_level: int = 2, attention_lowest: bool = True,
-        dropout: float = 0.1, norm_groups: int = 8, in_channels: int = 3,
+        dropout: float = 0.1, norm_groups: int = 8, in_channels: int = 3, per_block: bool = False,
     ) -> None:
         super().__init__()
         self.base_width = channels[0]
+        self.per_block = per_block  # class_labels holds every block's bias side by side, not one shared vector
         self.channels_last_on_cpu = channels_last_pays(channels[0])
         emb_dim = 4 * channels[0]
         self.time_mlp = nn.Sequential(
@@ -180,25 +216,38 @@ class LeanUNet(nn.Module):
         self.conv_out = nn.Conv2d(channels[0], in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        self.bias_widths = [block.conv1.out_channels for block in self.blocks_in_order()]
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        emb = self.time_mlp(sinusoidal_embedding(timestep / 1000, self.base_width)) + class_labels
+        emb = self.time_mlp(sinusoidal_embedding(timestep / 1000, self.base_width))
+        if self.per_block:
+            biases = iter(class_labels.split(self.bias_widths, dim=1))
+            bias = lambda: next(biases)  # noqa: E731
+        else:
+            emb = emb + class_labels
+            bias = lambda: None  # noqa: E731
         if self.channels_last_on_cpu and sample.device.type == "cpu":
             sample = sample.contiguous(memory_format=torch.channels_last)  # every conv, norm, add and cat keeps it
         x = self.conv_in(sample)
         skips = []
         for blocks, downsample in zip(self.down, self.downsample):
             for block in blocks:
-                x = block(x, emb)
+                x = block(x, emb, bias())
             skips.append(x)
             x = downsample(x)
-        x = self.mid2(self.mid_attention(self.mid1(x, emb)), emb)
+        x = self.mid1(x, emb, bias())
+        x = self.mid2(self.mid_attention(x), emb, bias())
         for blocks, upsample in zip(self.up, self.upsample):
             x = torch.cat([x, skips.pop()], dim=1)
             for block in blocks:
-                x = block(x, emb)
+                x = block(x, emb, bias())
             x = upsample(x)
         return self.conv_out(nn.functional.gelu(self.norm_out(x)))
+
+    def blocks_in_order(self) -> list[ResBlock]:
+        """Every ResNet block in the order forward runs them (ModelConfig.block_widths follows the same order)."""
+        down = [block for blocks in self.down for block in blocks]
+        return [*down, self.mid1, self.mid2, *(block for blocks in self.up for block in blocks)]
 
 
 def build_backbone(config: ModelConfig, resolution: int) -> nn.Module:
@@ -206,6 +255,7 @@ def build_backbone(config: ModelConfig, resolution: int) -> nn.Module:
         return LeanUNet(
             channels=tuple(config.channels), blocks_per_level=config.blocks_per_level,
             attention_lowest=config.attention_lowest, dropout=config.dropout, norm_groups=config.norm_groups,
+            per_block=config.conditioning == "per_block",
         )
     from diffusers import UNet2DModel  # imported here: it adds ~1.2 s to every start, and only this branch needs it
 
@@ -231,7 +281,8 @@ class Denoiser(nn.Module):
 
     def __init__(self, config: ModelConfig, resolution: int) -> None:
         super().__init__()
-        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim)
+        per_block = config.block_widths if config.conditioning == "per_block" else ()
+        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim, per_block)
         self.backbone = build_backbone(config, resolution)
 
     def forward(self, z: torch.Tensor, t_net: torch.Tensor, e: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,16 @@ import plotly.graph_objects as go
 
 from .images import class_colors
 
-FAMILY_COLORS = {"plain": "#222222", "overprompt": "#e6550d", "intervention": "#3182bd", "patch": "#31a354"}
-FAMILY_NAMES = {"plain": "plain prompt", "overprompt": "overprompting", "intervention": "latent intervention",
-                "patch": "embedding patching"}
+FAMILY_COLORS = {"plain": "#222222", "overprompt": "#e6550d", "intervention-pairs": "#9ecae1",
+                 "intervention-orthogonal": "#3182bd", "intervention-target": "#08519c", "patch": "#31a354",
+                 "guidance": "#756bb1"}
+FAMILY_NAMES = {"plain": "plain prompt", "overprompt": "overprompting",
+                "intervention-pairs": "intervention (pairs direction)",
+                "intervention-orthogonal": "intervention (orthogonal direction)",
+                "intervention-target": "intervention (at-target direction)", "patch": "embedding patching",
+                "guidance": "guidance (CFG)"}
+
+
 def method_label(key: str) -> str:
     """A stored method key in words: 'overprompt@1' → 'overprompting 1', 'patch@final' → 'embedding patching
     (final)'."""
@@ -35,7 +42,9 @@ def method_label(key: str) -> str:
 
 
 FAMILY_STYLES = {"plain": ("solid", "circle"), "overprompt": ("dash", "diamond"),
-                 "intervention": ("dot", "square-open"), "patch": ("dashdot", "triangle-up")}
+                 "intervention-pairs": ("dot", "square-open"), "intervention-orthogonal": ("dot", "square"),
+                 "intervention-target": ("dot", "cross"), "patch": ("dashdot", "triangle-up"),
+                 "guidance": ("longdash", "star")}
 """Family → (dash, marker symbol): methods that agree draw on top of each other, so colour alone cannot tell them
 apart; an open marker lets the one beneath show through."""
 PHASE_COLOR = "#6d4c41"
