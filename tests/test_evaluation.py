@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_OVERRIDES
+from safetensors.torch import save_file
 
-from concept_explorer.analysis.capability import ElicitConfig, capability_curves, elicit_run, load_elicitation
+from concept_explorer.analysis.capability import (
+    ElicitConfig,
+    capability_curves,
+    elicit_run,
+    load_elicitation,
+    read_elicited_samples,
+)
 from concept_explorer.analysis.definitions import summarize_class
 from concept_explorer.analysis.elicit import (
     check_guidance,
@@ -22,9 +29,17 @@ from concept_explorer.analysis.elicit import (
     patch_embedding,
 )
 from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run
-from concept_explorer.analysis.probes import Probe, class_mean_accuracy, probe_config_for, train_probe
+from concept_explorer.analysis.probes import (
+    OutdatedProbe,
+    Probe,
+    ProbeNet,
+    class_mean_accuracy,
+    ensure_probe,
+    probe_config_for,
+    train_probe,
+)
 from concept_explorer.core.config import cpu_preset, with_overrides
-from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.run import Run, RunFolderError, file_digest
 from concept_explorer.core.sampling import generate
 from concept_explorer.core.training import train
 
@@ -54,27 +69,55 @@ def test_probe_reads_class_means_and_empty_images() -> None:
     space = cpu_preset().concept_space
     probe = train_probe(dataclasses.replace(probe_config_for(space), steps=400, batch_size=64), progress=False)
     accuracy = class_mean_accuracy(probe, space, per_class=64)
-    assert set(accuracy) == {"00", "01", "10", "11"}
-    for label, per_concept in accuracy.items():
+    assert set(accuracy) == {"strict", "lenient"} and set(accuracy["strict"]) == {"00", "01", "10", "11"}
+    for label, per_concept in accuracy["strict"].items():
         assert min(per_concept) >= 0.99, (label, per_concept)
     background_only = torch.full((4, 3, 16, 16), 0.9)
-    assert (probe.score(background_only).p_present < 0.5).all()
+    assert (probe.score(background_only, space).p_present < 0.5).all()
     # Untrained models emit static; a probe that calls it an object fakes an early "learned" held-out class.
     static = (0.5 + 0.5 * torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    assert (probe.score(static).p_present < 0.5).all()
+    assert (probe.score(static, space).p_present < 0.5).all()
 
 
 def test_probe_round_trip_and_resolution_check(tmp_path: Path, tiny_run: Run) -> None:
+    space = tiny_run.config.concept_space
     probe = Probe.load(tiny_run.layout.probe)
     probe.save(tmp_path / "p.safetensors")
     again = Probe.load(tmp_path / "p.safetensors")
     images = torch.rand(3, 3, 8, 8)
-    assert torch.equal(probe.score(images).p_level1, again.score(images).p_level1)
+    assert torch.equal(probe.score(images, space).position, again.score(images, space).position)
     with pytest.raises(ValueError, match="8 px"):
-        probe.score(torch.rand(1, 3, 16, 16))
+        probe.score(torch.rand(1, 3, 16, 16), space)
+    with pytest.raises(ValueError, match="concepts"):
+        probe.score(images, dataclasses.replace(space, concepts=("color", "bg")))
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")
     with pytest.raises(RunFolderError, match="retrain"):
         Probe.load(tmp_path / "bad.safetensors")
+
+
+def _old_format_probe(path: Path, space) -> None:
+    """A probe file as the earlier version wrote it: one P(level 1) logit per concept and presence in one head."""
+    width = 8
+    old = torch.nn.Sequential(torch.nn.Linear(4 * width, 2 * width), torch.nn.GELU(),
+                              torch.nn.Linear(2 * width, space.num_concepts + 1))
+    state = {k: v for k, v in ProbeNet(space.num_concepts, width).state_dict().items() if k.startswith("features")}
+    state |= {f"head.{k}": v for k, v in old.state_dict().items()}
+    config = dataclasses.replace(probe_config_for(space), width=width).to_dict()
+    save_file(state, str(path), metadata={"probe_config": json.dumps(config)})
+
+
+def test_a_probe_of_the_earlier_format_is_named_and_retrained(run_copy: Run, monkeypatch) -> None:
+    import concept_explorer.analysis.probes as probes
+
+    space = run_copy.config.concept_space
+    _old_format_probe(run_copy.layout.probe, space)
+    with pytest.raises(OutdatedProbe, match="earlier version.*retrain"):
+        Probe.load(run_copy.layout.probe)
+    quick = probes.train_probe
+    monkeypatch.setattr(probes, "train_probe", lambda config, progress=True: quick(
+        dataclasses.replace(config, steps=2, batch_size=16, width=8), progress))
+    assert ensure_probe(run_copy, progress=False).score(torch.rand(2, 3, 8, 8), space).position.shape == (2, 2)
+    assert Probe.load(run_copy.layout.probe).config.width == 8  # the new one was stored
 
 
 def test_evaluate_is_incremental_and_reproducible(run_copy: Run, tiny_run: Run, tmp_path: Path) -> None:
@@ -102,10 +145,11 @@ def test_stored_summary_matches_recomputation(run_copy: Run) -> None:
     assert torch.equal(stored["labels"], labels)
     images = generate(run_copy.load_model(4), h, run_copy.config.train.sample_steps, EVAL.seed)
     assert torch.equal(images, stored["images"])
-    scores = Probe.load(run_copy.layout.probe).score(images)
+    space = run_copy.config.concept_space
+    scores = Probe.load(run_copy.layout.probe).score(images, space)
     for index, code in enumerate(evaluation.classes):
-        fresh = summarize_class(scores.p_level1[labels == index].numpy(), scores.p_present[labels == index].numpy(),
-                                code).to_dict()
+        fresh = summarize_class(scores.position[labels == index].numpy(), scores.p_present[labels == index].numpy(),
+                                code, space).to_dict()
         assert fresh == evaluation.summary["per_step"]["4"][evaluation.labels[index]]
 
 
@@ -119,7 +163,9 @@ def test_new_probe_rescores_without_sampling(run_copy: Run) -> None:
     assert evaluate_run(run_copy, EVAL, progress=False) == []  # nothing re-sampled...
     after = Evaluation(run_copy)
     assert torch.equal(after.samples(2)["images"], before)
-    assert torch.equal(after.samples(2)["p_level1"], other.score(before).p_level1)  # ...but re-scored
+    assert torch.equal(after.samples(2)["position"], other.score(before, space).position)  # ...but re-scored
+    assert after.summary["probe"]["digest"] == file_digest(run_copy.layout.probe)
+    assert set(after.summary["probe"]["calibration"]) == {"color", "size"}
 
 
 def test_evaluation_starts_over_when_its_settings_change(run_copy: Run) -> None:
@@ -255,3 +301,44 @@ def test_a_summary_written_before_precision_was_recorded_is_read_as_fp32(run_cop
     path.write_text(json.dumps(older))
     assert evaluate_run(run_copy, EVAL, progress=False) == []  # fp32 settings: nothing to redo
     assert evaluate_run(run_copy, dataclasses.replace(EVAL, precision="bf16"), progress=False) == [2, 4, 6]
+
+
+def test_a_new_probe_or_an_earlier_format_rescores_elicitation_without_sampling(run_copy: Run) -> None:
+    """Like evaluation: the probe is not a setting of the samples, so a new one re-scores the stored images."""
+    space = run_copy.config.concept_space
+    config = ElicitConfig(samples=3, overprompt_strengths=(1.0,), intervention_strengths=(1.0,),
+                          intervention_directions=("pairs",), patch=False, guidance_weights=())
+    assert elicit_run(run_copy, config, progress=False) == [2, 4, 6]
+    before = read_elicited_samples(run_copy, 4)
+    other = train_probe(dataclasses.replace(probe_config_for(space), steps=2, batch_size=16, width=8, seed=9),
+                        progress=False)
+    other.save(run_copy.layout.probe)
+    assert elicit_run(run_copy, config, progress=False) == []  # nothing re-sampled...
+    after = read_elicited_samples(run_copy, 4)
+    assert set(after) == set(before)
+    assert torch.equal(after["plain/11/images"], before["plain/11/images"])
+    assert torch.equal(after["plain/11/position"], other.score(before["plain/11/images"], space).position)
+    assert load_elicitation(run_copy)["probe"]["digest"] == file_digest(run_copy.layout.probe)
+    # A summary of the earlier format (probe digest among its settings, P(level 1) rows) is named, then re-scored.
+    path = run_copy.layout.elicitation_summary
+    older = json.loads(path.read_text())
+    del older["format"], older["probe"]
+    older["settings"]["probe"] = "0123abcd"
+    path.write_text(json.dumps(older))
+    with pytest.raises(RunFolderError, match="re-run `concept-explorer elicit`"):
+        load_elicitation(run_copy)
+    assert elicit_run(run_copy, config, progress=False) == []
+    assert load_elicitation(run_copy)["steps"] == [2, 4, 6]
+    assert torch.equal(read_elicited_samples(run_copy, 4)["plain/11/images"], before["plain/11/images"])
+
+
+def test_an_evaluation_of_the_earlier_format_is_rescored_without_sampling(run_copy: Run) -> None:
+    evaluate_run(run_copy, EVAL, progress=False)
+    path = run_copy.layout.evaluation_summary
+    older = json.loads(path.read_text())
+    del older["format"]
+    path.write_text(json.dumps(older))
+    with pytest.raises(RunFolderError, match="re-run `concept-explorer evaluate`"):
+        Evaluation(run_copy)
+    assert evaluate_run(run_copy, EVAL, progress=False) == []
+    assert Evaluation(run_copy).steps == [2, 4, 6]

@@ -13,6 +13,7 @@ import torch
 from ui_runs import tiny_runs
 
 from concept_explorer.analysis.live import LiveGenerator, LiveResult, LiveSettings
+from concept_explorer.core.concepts import ConceptSpace
 from concept_explorer.core.run import Run
 
 pytestmark = pytest.mark.slow
@@ -68,11 +69,11 @@ def test_guidance_is_accepted_for_a_run_with_a_null_token(runs, generator):
 def test_result_carries_images_and_per_sample_concept_coordinates(runs, generator):
     result = generator.generate(runs["plain"], settings())
     assert result.images.shape == (3, 3, 8, 8)
-    assert result.coordinates.shape == (3, 2) and ((0 <= result.coordinates) & (result.coordinates <= 1)).all()
+    assert result.coordinates.shape == (3, 2) and np.isfinite(result.coordinates).all()  # positions, may leave [0, 1]
     assert result.presence.shape == (3,)
     assert result.target == "11" and result.target_name == "blue-small"
-    # The 6-step model draws a faint object (P(present) ≈ 0.63) that the probe reads as red (P(blue) ≈ 0.43):
-    # every sample shows an object and none is blue-small.
+    # The 6-step model draws a faint object that the barely trained probe places on the red side (colour position
+    # ≈ -0.06): every sample shows an object and none is blue-small.
     assert (result.presence >= 0.5).all() and (result.coordinates[:, 0] < 0.5).all()
     assert result.summary() == "0% of 3 samples are blue-small; 100% show an object."
 
@@ -82,14 +83,18 @@ def _result(coordinates: list[list[float]] | None, presence: list[float] | None)
         settings=settings(), images=np.zeros((len(presence or [0, 0]), 3, 8, 8), np.uint8),
         coordinates=None if coordinates is None else np.array(coordinates),
         presence=None if presence is None else np.array(presence),
-        h=np.zeros(11), target="11", target_name="blue-small", clipped=(), seconds=0.0,
+        h=np.zeros(11), target="11", target_name="blue-small", clipped=(), seconds=0.0, space=ConceptSpace(),
     )
 
 
 def test_summary_counts_hits_among_samples_with_an_object():
     # 4 samples: 3 show an object, 2 of those at the target (1, 1), one red-small; the empty one would be a hit.
-    result = _result([[0.9, 0.8], [0.7, 0.6], [0.2, 0.9], [0.9, 0.9]], [0.9, 0.6, 0.8, 0.1])
+    result = _result([[0.9, 0.8], [0.95, 1.1], [0.0, 0.9], [0.9, 0.9]], [0.9, 0.6, 0.8, 0.1])
     assert result.summary() == "50% of 4 samples are blue-small; 75% show an object."
+    # A colour at 0.7 is blue by the midpoint, in between under the strict criterion (the default).
+    result = _result([[0.9, 0.8], [0.7, 0.9]], [0.9, 0.9])
+    assert result.summary() == "50% of 2 samples are blue-small, 50% in between classes; 100% show an object."
+    assert result.summary("lenient") == "100% of 2 samples are blue-small; 100% show an object."
     assert _result([[0.9, 0.8], [0.7, 0.6]], [0.4, 0.1]).summary() == "No object in any of the 2 samples."
     assert _result(None, None).summary() == (
         "2 samples; this run has no probe, so they are not placed in concept space.")

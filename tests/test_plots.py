@@ -16,7 +16,7 @@ STEPS = [100, 200, 400, 800, 1600]
 LABELS = ["00", "01", "10", "11"]
 NAMES = ["red-large", "red-small", "blue-large", "blue-small"]
 HELDOUT = [False, False, False, True]
-AXES = ("P(blue)", "P(small)")
+AXES = ("colour: red 0 → blue 1", "size: large 0 → small 1")
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_concept_space_has_one_trace_per_class_dashed_for_training_solid_for_hel
     assert [t.line.dash for t in traces] == ["dash", "dash", "dash", "solid"]
     assert traces[3].line.width > traces[0].line.width
     assert traces[3].x[0] is None and traces[3].y[0] is None  # NaN becomes a gap, not a fake point
-    assert figure.layout.height and figure.layout.xaxis.range == (-0.25, 1.25)
-    assert figure.layout.xaxis.title.text == "P(blue)" and figure.layout.yaxis.title.text == "P(small)"
+    assert figure.layout.height and figure.layout.xaxis.range == concept_space.AXIS_RANGE
+    assert figure.layout.xaxis.title.text == AXES[0] and figure.layout.yaxis.title.text == AXES[1]
 
 
 def test_concept_space_marks_the_current_step(coordinates):
@@ -71,7 +71,9 @@ def test_concept_space_draws_live_points_faded_when_stale_and_corner_thumbnails(
     assert next(t for t in stale.data if t.name == "live generation").marker.opacity < points.marker.opacity
     assert len(fresh.layout.images) == 4 and fresh.layout.images[0].source.startswith("data:image/png;base64,")
     corners = {(round(i.x, 2), round(i.y, 2)) for i in fresh.layout.images}
-    assert corners == {(-0.13, -0.13), (-0.13, 1.13), (1.13, -0.13), (1.13, 1.13)}
+    assert corners == {(-0.3, -0.3), (-0.3, 1.3), (1.3, -0.3), (1.3, 1.3)}
+    # Positions overshoot the class means: the axes show -0.3 … 1.3 and more.
+    assert fresh.layout.xaxis.range[0] < -0.3 and fresh.layout.yaxis.range[1] > 1.3
 
 
 def test_concept_space_spec_is_plain_json():
@@ -205,7 +207,7 @@ def test_live_samples_on_one_corner_are_spread_and_counted(coordinates):
     assert [c[2] for c in points["customdata"]] == [8] * 16 and "of 16 samples" in points["hovertemplate"]
     counts = next(t for t in spec["data"] if t["name"] == "live generation: counts")
     assert counts["text"] == ["<b>8 of 16</b>", "<b>8 of 16</b>"]
-    assert sorted(counts["x"]) == [-0.125, 1.125]  # beside each cluster, outside the square
+    assert sorted(counts["x"]) == [-0.3, 1.3]  # beside each cluster, outside the square
     lopsided = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES,
                                                 live_points=live[:9])
     assert next(t for t in lopsided["data"] if t["name"] == "live generation: counts")["text"] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from concept_explorer.analysis.definitions import levels
 from concept_explorer.analysis.evaluate import class_prompts
 from concept_explorer.analysis.probes import Probe
 from concept_explorer.core import precision
@@ -44,15 +45,17 @@ def test_bf16_and_fp32_samplers_give_the_same_verdicts_on_a_trained_checkpoint()
     run = Run.open(BUNDLED)
     probe = Probe.load(run.layout.probe)
     model = run.load_model(run.final_step)
-    h, labels = class_prompts(run.config.concept_space, 16, seed=0)
-    scores = {p: probe.score(generate(model, h, 20, seed=0, precision=p)) for p in ("fp32", "bf16")}
-    verdicts = {p: torch.cat([s.p_level1 > 0.5, (s.p_present >= 0.5)[:, None]], 1) for p, s in scores.items()}
+    space = run.config.concept_space
+    h, labels = class_prompts(space, 16, seed=0)
+    scores = {p: probe.score(generate(model, h, 20, seed=0, precision=p), space) for p in ("fp32", "bf16")}
+    verdicts = {p: torch.cat([torch.from_numpy(levels(s.position.numpy(), space)),  # strict: 0, 1 or -1
+                              (s.p_present >= 0.5).long()[:, None]], 1) for p, s in scores.items()}
     same = (verdicts["fp32"] == verdicts["bf16"]).all(1)
     assert same.float().mean() >= 0.9
     codes = torch.tensor(run.config.concept_space.all_classes())
     for index, code in enumerate(codes):
         rows = labels == index
-        right = {p: ((v[rows, :-1] == code.bool()).all(1) & v[rows, -1]).float().mean() for p, v in verdicts.items()}
+        right = {p: ((v[rows, :-1] == code).all(1) & v[rows, -1].bool()).float().mean() for p, v in verdicts.items()}
         assert abs(right["fp32"] - right["bf16"]) <= 0.15
 
 

@@ -321,7 +321,7 @@ def test_link_parameters_are_validated():
 def test_exports(client):
     table = Path(client.predict("plain", api_name="/export_csv")).read_text()
     rows = list(csv.DictReader(io.StringIO(table)))
-    assert len(rows) == 3 * 4 and set(rows[0]) >= {"step", "class", "P(blue)", "P(small)", "joint_accuracy"}
+    assert len(rows) == 3 * 4 and set(rows[0]) >= {"step", "class", "color_position", "size_position", "joint_accuracy"}
     data = json.loads(Path(client.predict("plain", api_name="/export_json")).read_text())
     assert data["steps"] == [2, 4, 6] and data["capability"]["class"] == "11"
     gif = Image.open(client.predict("plain", 0.0, api_name="/export_gif"))

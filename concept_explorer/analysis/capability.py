@@ -1,8 +1,9 @@
 """Capability curves: held-out-class accuracy per checkpoint under plain prompting and each elicitation method,
 and the hidden-capability gap they imply.
 
-    elicitation samples per step   per method and held-out class: images (uint8) and probe probabilities
-    elicitation summary            settings, probe identity, per step → method → class summary
+    elicitation samples per step   per method and held-out class: images (uint8), positions and P(present)
+    elicitation summary            format, settings, probe identity, per step → method → class summary (positions,
+                                   and verdicts under each criterion); curves are read under one criterion
 
 Every method at a checkpoint uses the same sampler seed and batch layout, so the methods differ only in the
 prompt, the embedding edit or the embedding weights (overprompt 0 and intervention 0 are plain, bit for bit).
@@ -21,10 +22,17 @@ from safetensors.torch import load_file
 from ..core import limits
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
 from ..core.sampling import generate
-from .definitions import LearningStep, hidden_capability_gap, learning_step, summarize_class
+from .definitions import (
+    DEFAULT_CRITERION,
+    LearningStep,
+    check_criterion,
+    hidden_capability_gap,
+    learning_step,
+    summarize_class,
+)
 from .elicit import DIRECTIONS, intervention, overprompt, patch_embedding
 from .probes import ensure_probe
-from .summaries import StepSummary, read_summary
+from .summaries import StepSummary, check_format, read_summary
 
 FAMILIES = ("plain", "overprompt", *(f"intervention-{d}" for d in DIRECTIONS), "patch", "guidance")
 """Method families; an intervention's family names its direction (elicit.DIRECTIONS), so each is its own curve."""
@@ -82,13 +90,16 @@ def elicit_run(
             raise ValueError(f"Unknown concept {concept!r}; this run's concepts are {list(space.concepts)}.")
     probe = ensure_probe(run, progress=progress)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
-    settings |= {"sample_steps": run.config.train.sample_steps, "probe": file_digest(run.layout.probe),
-                 "donor_step": run.final_step}
+    settings |= {"sample_steps": run.config.train.sample_steps, "donor_step": run.final_step}
     summary = StepSummary(run.layout.elicitation_summary, settings)
+    summary.use_probe(file_digest(run.layout.probe), dict)  # a new probe: stored images are re-scored below
     donor = run.load_state(run.final_step) if config.patch else None
 
     def row_at(step: int) -> dict:
         model = run.load_model(step, device)
+        # Images stored under the same settings are reused (an interrupted pass, or a new probe re-scoring them).
+        path = run.layout.elicitation_samples(step)
+        stored = load_file(path) if path.is_file() and not summary.restarted else {}
         tensors: dict[str, torch.Tensor] = {}
         row: dict[str, dict] = {}
         for key, family, strength in config.methods(guidance=run.config.train.p_uncond > 0):
@@ -106,21 +117,28 @@ def elicit_run(
                     sampler = patch_embedding(model, donor)
                 elif family == "guidance":
                     guidance = strength
-                images = generate(sampler, h[None].repeat(config.samples, 1), run.config.train.sample_steps,
-                                  config.seed, guidance=guidance, edit=edit, precision=config.precision)
-                scores = probe.score(images)
-                tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/p_level1": scores.p_level1,
+                images = stored.get(f"{key}/{label}/images")
+                if images is None or images.shape[0] != config.samples:
+                    images = generate(sampler, h[None].repeat(config.samples, 1), run.config.train.sample_steps,
+                                      config.seed, guidance=guidance, edit=edit, precision=config.precision)
+                    sampled.add(step)
+                scores = probe.score(images, space)
+                tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/position": scores.position,
                             f"{key}/{label}/p_present": scores.p_present}
-                row[key][label] = summarize_class(scores.p_level1.numpy(), scores.p_present.numpy(), code).to_dict()
-        atomic_save_tensors(run.layout.elicitation_samples(step), tensors)
+                row[key][label] = summarize_class(scores.position.numpy(), scores.p_present.numpy(), code,
+                                                  space).to_dict()
+        atomic_save_tensors(path, tensors)
         return row
 
-    return summary.fill([run.check_step(s) for s in (steps or run.steps)], row_at, "elicit", progress)
+    sampled: set[int] = set()
+    summary.fill([run.check_step(s) for s in (steps or run.steps)], row_at, "elicit", progress)
+    return sorted(sampled)
 
 
 @dataclass(frozen=True)
 class CapabilityCurves:
-    """For one held-out class: per family, the best-of-grid accuracy at each checkpoint and which strength won."""
+    """For one held-out class, under one criterion: per family, the best-of-grid accuracy at each checkpoint and
+    which strength won."""
 
     label: str
     steps: list[int]
@@ -129,6 +147,7 @@ class CapabilityCurves:
     best_key: dict[str, list[str]]  # family → per checkpoint, the method key that won
     learned: dict[str, LearningStep]
     concept_learned: dict[str, list[LearningStep]]  # family → per concept, with its own best strength per step
+    criterion: str = DEFAULT_CRITERION  # the criterion every accuracy here is read under
 
     def gap(self, family: str) -> int | None:
         return hidden_capability_gap(self.learned["plain"], self.learned[family])
@@ -136,15 +155,20 @@ class CapabilityCurves:
 
 def load_elicitation(run: Run) -> dict:
     return read_summary(run.layout.elicitation_summary,
-                        f"{run.name} has no capability curves yet; run `concept-explorer elicit {run.path}`.")
+                        f"{run.name} has no capability curves yet; run `concept-explorer elicit {run.path}`.",
+                        "elicit")
 
 
 def capability_curves(
-    summary: dict, label: str, threshold: float = 0.8, consecutive: int = 3
+    summary: dict, label: str, threshold: float = 0.8, consecutive: int = 3, criterion: str = DEFAULT_CRITERION
 ) -> CapabilityCurves:
-    """Best-of-grid curves and learning steps of one held-out class from an elicitation summary."""
+    """Best-of-grid curves and learning steps of one held-out class from an elicitation summary, with the
+    accuracies of `criterion` (the best strength is picked under that criterion too)."""
+    check_criterion(criterion)
+    check_format(summary, "This elicitation summary", "elicit")
     steps = [int(s) for s in summary["steps"]]
-    rows = [summary["per_step"][str(s)] for s in steps]
+    rows = [{key: {name: entry["criteria"][criterion] for name, entry in classes.items()}
+             for key, classes in summary["per_step"][str(s)].items()} for s in steps]
     joint, concept, best_key, learned, concept_learned = {}, {}, {}, {}, {}
     for family in FAMILIES:
         keys = [k for k in rows[0] if k.split("@")[0] == family] if rows else []
@@ -159,7 +183,7 @@ def capability_curves(
                                  for c in range(len(row[keys[0]][label]["concept_accuracy"]))] for row in rows])
         concept_learned[family] = [learning_step(per_concept[:, c], steps, threshold, consecutive)
                                    for c in range(per_concept.shape[1])]
-    return CapabilityCurves(label, steps, joint, concept, best_key, learned, concept_learned)
+    return CapabilityCurves(label, steps, joint, concept, best_key, learned, concept_learned, criterion)
 
 
 def read_elicited_samples(run: Run, step: int) -> dict[str, torch.Tensor]:

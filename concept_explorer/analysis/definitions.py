@@ -1,13 +1,21 @@
 """Concept-space analysis: pure functions over probe verdicts (no models, no files).
 
 Definitions, each stated once here and used everywhere:
-- outcome of a sample: "none" when the probe sees no object (P(present) < 0.5), else the class whose bits are
-  the argmax level of every concept. "No object" is never counted as a class.
+- position of a sample on a concept: where the probe places the attribute it sees along the concept's axis,
+  calibrated with the run's concept space: 0 at level 0's class mean (red, large, light, circle), 1 at level 1's
+  (blue, small, dark, triangle); a purple circle half-way between red and blue sits at ≈ 0.5, and values leave
+  [0, 1] when an attribute overshoots a class mean.
+- level of a sample on a concept, under one of two criteria (`CRITERIA`):
+  "strict" (the default): level 0 iff position ≤ w_k + TOLERANCE, level 1 iff position ≥ 1 − w_k − TOLERANCE,
+  else "in between" (-1); w_k is the half-width of the training class range in position units;
+  "lenient": the midpoint rule, level 1 iff position > 0.5 (never in between).
+- outcome of a sample: "none" when the probe sees no object (P(present) < 0.5); else "between" when any concept
+  is in between; else the class label of its levels. Neither "none" nor "between" is ever counted as a class.
 - per-concept accuracy: fraction of samples with an object whose level for that concept is right.
 - joint accuracy: mean over samples of the per-sample product of those 0/1 verdicts (and presence), i.e. the
   fraction of samples that are fully right — the stricter of the authors' two variants (reference §9.7).
-- concept-space coordinates: mean P(level 1) of each concept over the samples that show an object (NaN if none),
-  so (x, y) = (P(blue), P(small)) in the 2x2 task.
+- concept-space coordinates: mean position of each concept over the samples that show an object (NaN if none),
+  so (x, y) = (colour position, size position) in the 2x2 task; they do not depend on the criterion.
 - learning step: first checkpoint from which the accuracy stays ≥ threshold for k consecutive checkpoints;
   runs that never get there are "not learned" (censored), never a made-up step (§9.8).
 """
@@ -19,53 +27,112 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.concepts import ConceptSpace
+
 NONE = "none"
+BETWEEN = "between"
+"""The outcome of a sample that shows an object with some concept in between its two levels (strict only)."""
+
+CRITERIA = ("strict", "lenient")
+DEFAULT_CRITERION = "strict"
+
+TOLERANCE = 0.05
+"""How far (in position units) past its training class range a position may lie and still count as the level.
+It absorbs the probe's own reading error (its calibration error is ≈ 0.02–0.03 on renders, `calibration_error`)
+so that a sample drawn at the edge of a class range is not called "in between"; it is small next to the gap
+between the two ranges (1/4 of the axis for colour), so a half-way colour never counts as either level."""
+
+
+def check_criterion(criterion: str) -> str:
+    if criterion not in CRITERIA:
+        raise ValueError(f"Unknown criterion {criterion!r}; choose from {list(CRITERIA)}.")
+    return criterion
+
+
+def class_half_widths(space: ConceptSpace) -> np.ndarray:
+    """(K,) w_k: half-width of each concept's training class range in position units. Per-channel colour and
+    background jitter of ±w project to ±w on the probe's scalars ((B − R)/2 and the grey level average the
+    channels), and position units divide by Δ, so colour and background give 1/8, size 3/8, shape 0."""
+    return np.array([space.level_half_width(c) / getattr(space, f"delta_{c}", 1.0) for c in space.concepts])
+
+
+def levels(position: np.ndarray, space: ConceptSpace, criterion: str = DEFAULT_CRITERION) -> np.ndarray:
+    """(N, K) ints: the level of each sample on each concept, 0 or 1, or -1 for in between (strict only).
+    position: (N, K) calibrated positions."""
+    position = np.asarray(position, dtype=float)
+    if check_criterion(criterion) == "lenient":
+        return (position > 0.5).astype(int)
+    reach = class_half_widths(space)[None, :] + TOLERANCE  # (1, K)
+    return np.where(position <= reach, 0, np.where(position >= 1 - reach, 1, -1))
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """One class at one checkpoint under one criterion."""
+
+    concept_accuracy: list[float]  # per concept
+    joint_accuracy: float
+    outcomes: dict[str, float]  # class label, "between" or "none" → fraction of samples
+
+    def to_dict(self) -> dict:
+        return {"concept_accuracy": self.concept_accuracy, "joint_accuracy": self.joint_accuracy,
+                "outcomes": self.outcomes}
 
 
 @dataclass(frozen=True)
 class ClassSummary:
-    """One class at one checkpoint."""
+    """One class at one checkpoint: where its samples sit (criterion-free) and the verdicts under each criterion.
 
-    coordinates: list[float]  # per concept: mean P(level 1) over samples with an object (NaN if none)
+    Stored as {"coordinates": [...], "presence": p, "criteria": {criterion: {"concept_accuracy": [...],
+    "joint_accuracy": j, "outcomes": {...}}}}."""
+
+    coordinates: list[float]  # per concept: mean position over samples with an object (NaN if none)
     presence: float  # fraction of samples with an object
-    concept_accuracy: list[float]  # per concept
-    joint_accuracy: float
-    outcomes: dict[str, float]  # class label or "none" → fraction of samples
+    criteria: dict[str, Verdicts]  # criterion → verdicts, for every criterion in CRITERIA
+
+    def under(self, criterion: str = DEFAULT_CRITERION) -> Verdicts:
+        return self.criteria[check_criterion(criterion)]
 
     def to_dict(self) -> dict:
         return {
-            "coordinates": [None if math.isnan(c) else c for c in self.coordinates],
-            "presence": self.presence, "concept_accuracy": self.concept_accuracy,
-            "joint_accuracy": self.joint_accuracy, "outcomes": self.outcomes,
+            "coordinates": [None if math.isnan(c) else c for c in self.coordinates], "presence": self.presence,
+            "criteria": {name: verdicts.to_dict() for name, verdicts in self.criteria.items()},
         }
 
 
-def sample_outcomes(p_level1: np.ndarray, p_present: np.ndarray) -> list[str]:
-    """Per sample: the class label ('01', …) read off the argmax levels, or 'none'."""
-    bits = (p_level1 > 0.5).astype(int)
-    return [NONE if present < 0.5 else "".join(map(str, row)) for row, present in zip(bits, p_present)]
+def sample_outcomes(
+    position: np.ndarray, p_present: np.ndarray, space: ConceptSpace, criterion: str = DEFAULT_CRITERION
+) -> list[str]:
+    """Per sample: 'none' without an object, 'between' when a concept is in between, else the class label ('01')."""
+    bits = levels(position, space, criterion)
+    return [NONE if present < 0.5 else BETWEEN if (row < 0).any() else "".join(map(str, row))
+            for row, present in zip(bits, p_present)]
 
 
-def correctness(p_level1: np.ndarray, p_present: np.ndarray, code: tuple[int, ...]) -> np.ndarray:
-    """(N, K) 0/1: the sample shows an object and concept k is at the target level."""
-    right = (p_level1 > 0.5).astype(int) == np.asarray(code)[None, :]
-    return (right & (p_present[:, None] >= 0.5)).astype(float)
+def correctness(
+    position: np.ndarray, p_present: np.ndarray, code: tuple[int, ...], space: ConceptSpace,
+    criterion: str = DEFAULT_CRITERION,
+) -> np.ndarray:
+    """(N, K) 0/1: the sample shows an object and concept k is at the target level (in between is never right)."""
+    right = levels(position, space, criterion) == np.asarray(code)[None, :]
+    return (right & (np.asarray(p_present)[:, None] >= 0.5)).astype(float)
 
 
-def summarize_class(p_level1: np.ndarray, p_present: np.ndarray, code: tuple[int, ...]) -> ClassSummary:
-    """p_level1: (N, K) probabilities; p_present: (N,); code: the class the samples were prompted as."""
-    present = p_present >= 0.5
-    coordinates = p_level1[present].mean(0).tolist() if present.any() else [math.nan] * p_level1.shape[1]
-    verdicts = correctness(p_level1, p_present, code)
-    outcomes = sample_outcomes(p_level1, p_present)
-    labels = sorted(set(outcomes))
-    return ClassSummary(
-        coordinates=coordinates,
-        presence=float(present.mean()),
-        concept_accuracy=verdicts.mean(0).tolist(),
-        joint_accuracy=float(verdicts.prod(1).mean()),
-        outcomes={label: outcomes.count(label) / len(outcomes) for label in labels},
-    )
+def summarize_class(
+    position: np.ndarray, p_present: np.ndarray, code: tuple[int, ...], space: ConceptSpace
+) -> ClassSummary:
+    """position: (N, K) calibrated positions; p_present: (N,); code: the class the samples were prompted as."""
+    position, present = np.asarray(position, dtype=float), np.asarray(p_present) >= 0.5
+    coordinates = position[present].mean(0).tolist() if present.any() else [math.nan] * position.shape[1]
+    criteria = {}
+    for criterion in CRITERIA:
+        verdicts = correctness(position, p_present, code, space, criterion)
+        outcomes = sample_outcomes(position, p_present, space, criterion)
+        criteria[criterion] = Verdicts(
+            concept_accuracy=verdicts.mean(0).tolist(), joint_accuracy=float(verdicts.prod(1).mean()),
+            outcomes={label: outcomes.count(label) / len(outcomes) for label in sorted(set(outcomes))},
+        )
+    return ClassSummary(coordinates=coordinates, presence=float(present.mean()), criteria=criteria)
 
 
 def smooth(series: np.ndarray, sigma: float) -> np.ndarray:
@@ -133,7 +200,9 @@ def memorization(
     outcome_series: list[dict[str, float]], steps: list[int], training_labels: list[str], majority: float = 0.5
 ) -> Memorization:
     """outcome_series: per checkpoint, the held-out class's outcome fractions. A checkpoint is a memorisation
-    checkpoint when one training class takes at least `majority` of the samples (empty images never count)."""
+    checkpoint when one training class takes at least `majority` of the samples; empty images ("none") and
+    samples in between classes ("between") never count as a training class, but they do count in the total."""
+    assert NONE not in training_labels and BETWEEN not in training_labels
     hits, classes = [], []
     for step, outcomes in zip(steps, outcome_series):
         best = max(training_labels, key=lambda label: outcomes.get(label, 0.0))

@@ -1,8 +1,9 @@
 """Evaluate a run: generate samples per class at every checkpoint, score them with the probe, store everything.
 
     probe (trained here if absent)   the probe that scored this run
-    evaluation samples per step      images (uint8), per-sample probe probabilities, class index per sample
-    evaluation summary               eval settings, probe identity and accuracy, per-class summary per step
+    evaluation samples per step      images (uint8), per-sample positions and P(present), class index per sample
+    evaluation summary               format, eval settings, probe identity, accuracy and calibration error,
+                                     per-class summary per step (positions, and verdicts under each criterion)
 
 Training classes are prompted with h drawn from their training distribution, held-out classes at their exact
 class means (reference §1.2). The same prompts and the same sampler noise are used at every checkpoint (one
@@ -23,8 +24,8 @@ from ..core.concepts import ConceptSpace
 from ..core.render import conditioning, sample_attributes
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
 from ..core.sampling import generate
-from .definitions import summarize_class
-from .probes import class_mean_accuracy, ensure_probe
+from .definitions import DEFAULT_CRITERION, check_criterion, summarize_class
+from .probes import calibration_error, class_mean_accuracy, ensure_probe
 from .summaries import StepSummary, read_summary
 
 
@@ -53,29 +54,30 @@ def class_prompts(space: ConceptSpace, per_class: int, seed: int) -> tuple[torch
 
 
 class Evaluation:
-    """Stored evaluation of a run, read back as arrays indexed [checkpoint, class, ...]."""
+    """Stored evaluation of a run, read back as arrays indexed [checkpoint, class, ...]; the accuracies and
+    outcomes are those of one criterion (definitions.CRITERIA), the coordinates and presence hold for both."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, criterion: str = DEFAULT_CRITERION) -> None:
         self.run = run
+        self.criterion = check_criterion(criterion)
         self.summary = read_summary(
             run.layout.evaluation_summary,
-            f"{run.name} has not been evaluated yet; run `concept-explorer evaluate {run.path}`.")
+            f"{run.name} has not been evaluated yet; run `concept-explorer evaluate {run.path}`.", "evaluate")
         self.space = run.config.concept_space
         self.steps: list[int] = [int(s) for s in self.summary["steps"]]
         self.classes = self.space.all_classes()
         self.labels = [self.space.class_label(c) for c in self.classes]
         per_step = [self.summary["per_step"][str(s)] for s in self.steps]
+        verdicts = [[row[label]["criteria"][criterion] for label in self.labels] for row in per_step]
         self.coordinates = np.array([[[np.nan if v is None else v for v in row[label]["coordinates"]]
                                       for label in self.labels] for row in per_step], dtype=float)  # (T, C, K)
-        self.concept_accuracy = np.array([[row[label]["concept_accuracy"] for label in self.labels]
-                                          for row in per_step])  # (T, C, K)
-        self.joint_accuracy = np.array([[row[label]["joint_accuracy"] for label in self.labels]
-                                        for row in per_step])  # (T, C)
+        self.concept_accuracy = np.array([[v["concept_accuracy"] for v in row] for row in verdicts])  # (T, C, K)
+        self.joint_accuracy = np.array([[v["joint_accuracy"] for v in row] for row in verdicts])  # (T, C)
         self.presence = np.array([[row[label]["presence"] for label in self.labels] for row in per_step])
-        self.outcomes = [[row[label]["outcomes"] for label in self.labels] for row in per_step]
+        self.outcomes = [[v["outcomes"] for v in row] for row in verdicts]
 
     def samples(self, step: int) -> dict[str, torch.Tensor]:
-        """images (N,3,R,R) uint8, p_level1 (N,K), p_present (N,), labels (N,) for one checkpoint."""
+        """images (N,3,R,R) uint8, position (N,K), p_present (N,), labels (N,) for one checkpoint."""
         self.run.check_step(step)
         path = self.run.layout.evaluation_samples(step)
         if not path.is_file():
@@ -90,13 +92,11 @@ def evaluate_run(
     """Evaluate every (or the given) checkpoint not yet evaluated. Returns the steps that were sampled."""
     space = run.config.concept_space
     probe = ensure_probe(run, progress=progress)
-    digest = file_digest(run.layout.probe)
     settings = asdict(config) | {"sample_steps": run.config.train.sample_steps}
     summary = StepSummary(run.layout.evaluation_summary, settings)
-    if summary.data.get("probe", {}).get("digest") != digest:
-        summary.data["probe"] = {"digest": digest, "class_mean_accuracy": class_mean_accuracy(probe, space),
-                                 "concepts": list(space.concepts) + ["present"]}
-        summary.forget_rows()  # re-score below, from stored images where they exist
+    summary.use_probe(file_digest(run.layout.probe), lambda: {
+        "concepts": list(space.concepts) + ["present"], "class_mean_accuracy": class_mean_accuracy(probe, space),
+        "calibration": calibration_error(probe, space)})  # a new probe: stored images are re-scored below
     h, labels = class_prompts(space, config.samples_per_class, config.seed)
     sampled = []
 
@@ -110,12 +110,12 @@ def evaluate_run(
             images = generate(run.load_model(step, device), h, run.config.train.sample_steps, config.seed,
                               precision=config.precision)
             sampled.append(step)
-        scores = probe.score(images)
-        atomic_save_tensors(path, {"images": images, "p_level1": scores.p_level1, "p_present": scores.p_present,
+        scores = probe.score(images, space)
+        atomic_save_tensors(path, {"images": images, "position": scores.position, "p_present": scores.p_present,
                                    "labels": labels})
         return {
             space.class_label(code): summarize_class(
-                scores.p_level1[labels == index].numpy(), scores.p_present[labels == index].numpy(), code
+                scores.position[labels == index].numpy(), scores.p_present[labels == index].numpy(), code, space
             ).to_dict()
             for index, code in enumerate(space.all_classes())
         }

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from ..core import limits
+from ..core.concepts import ConceptSpace
 from ..core.precision import resolve_precision
 from ..core.run import Run
 from ..core.sampling import generate
 from ..core.vdm import VDM
-from .definitions import summarize_class
+from .definitions import BETWEEN, DEFAULT_CRITERION, summarize_class
 from .elicit import check_guidance, intervention, overprompt, patch_embedding
 from .probes import Probe
 
@@ -105,24 +106,28 @@ def _check_step(run: Run, step: Any, name: str) -> int:
 class LiveResult:
     settings: LiveSettings
     images: np.ndarray  # (N, 3, R, R) uint8
-    coordinates: np.ndarray | None  # (N, K) P(level 1) per sample and concept; None when the run has no probe
+    coordinates: np.ndarray | None  # (N, K) position per sample and concept; None when the run has no probe
     presence: np.ndarray | None  # (N,) P(an object is drawn)
     h: np.ndarray  # (11,) the prompt actually used (after overprompting and clipping)
     target: str  # label of the class the settings point at, e.g. '11'
     target_name: str  # e.g. 'blue-small'
     clipped: tuple[str, ...]  # concepts whose prompt was clipped to [0, 1]
     seconds: float  # wall time of the sampling (of the first, uncached call)
+    space: ConceptSpace  # the run's concept space (its class ranges decide the strict verdicts)
     notes: tuple[str, ...] = field(default=())
 
-    def summary(self) -> str:
-        """One line for the UI: where the samples landed."""
+    def summary(self, criterion: str = DEFAULT_CRITERION) -> str:
+        """One line for the UI: where the samples landed, judged under `criterion`."""
         if self.coordinates is None:
             return f"{len(self.images)} samples; this run has no probe, so they are not placed in concept space."
-        summary = summarize_class(self.coordinates, self.presence, tuple(int(b) for b in self.target))
+        summary = summarize_class(self.coordinates, self.presence, tuple(int(b) for b in self.target), self.space)
         if summary.presence == 0:
             return f"No object in any of the {len(self.images)} samples."
-        return (f"{summary.joint_accuracy:.0%} of {len(self.images)} samples are {self.target_name}; "
-                f"{summary.presence:.0%} show an object.")
+        verdicts = summary.under(criterion)
+        between = verdicts.outcomes.get(BETWEEN, 0.0)
+        return (f"{verdicts.joint_accuracy:.0%} of {len(self.images)} samples are {self.target_name}"
+                + (f", {between:.0%} in between classes" if between else "")
+                + f"; {summary.presence:.0%} show an object.")
 
 
 class LiveGenerator:
@@ -200,15 +205,15 @@ class LiveGenerator:
         probe = self.probe(run)
         coordinates = presence = None
         if probe is not None:
-            scores = probe.score(images)
-            coordinates, presence = scores.p_level1.numpy(), scores.p_present.numpy()
+            scores = probe.score(images, space)
+            coordinates, presence = scores.position.numpy(), scores.p_present.numpy()
         notes = ()
         if clipped:
             notes = (f"The prompt for {', '.join(clipped)} left the training range and was clipped to [0, 1].",)
         result = LiveResult(
             settings=settings, images=images.numpy(), coordinates=coordinates, presence=presence, h=h.numpy(),
             target=space.class_label(code), target_name=space.class_name(code), clipped=clipped,
-            seconds=time.perf_counter() - started, notes=notes,
+            seconds=time.perf_counter() - started, space=space, notes=notes,
         )
         with self._lock:
             self._remember(self._results, key, result, self.max_results)

@@ -1,7 +1,8 @@
 """The phases of a run, read off its stored evaluation and capability curves (pure, no sampling).
 
 1. training classes learned: every training class reaches the joint-accuracy threshold (learning-step rule);
-2. concept memorisation: checkpoints where the held-out prompt mostly yields one training class;
+2. concept memorisation: checkpoints where the held-out prompt mostly yields one training class (samples in
+   between classes, or without an object, never count as one);
 3. hidden capability: elicitation produces the held-out class while plain prompting does not. Two steps describe
    it: the first at which an elicitation method *learns* the class (the paper's gap, for tables), and the
    checkpoint where elicitation beats plain prompting by the most (where a viewer *sees* it best, the jump);
@@ -129,7 +130,11 @@ def find_phases(
     evaluation: Evaluation, curves: CapabilityCurves | None, label: str | None = None, threshold: float = 0.8,
     consecutive: int = 3,
 ) -> Phases:
-    """Phases of one held-out class (default: the first). Without curves there is no hidden-capability phase."""
+    """Phases of one held-out class (default: the first), under the evaluation's criterion (the curves must be read
+    under the same one). Without curves there is no hidden-capability phase."""
+    if curves is not None and curves.criterion != evaluation.criterion:
+        raise ValueError(f"The capability curves are read under the {curves.criterion} criterion, the evaluation "
+                         f"under the {evaluation.criterion} one; read both under one criterion.")
     space = evaluation.space
     label = label or space.class_label(space.heldout_classes()[0])
     learned = class_learning_steps(evaluation, threshold, consecutive)

@@ -15,9 +15,10 @@ from .common import EXIT_FAILED, PROG, RUN, UsageError, add_pass_options, device
 def add_probe(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "probe", help="train the classifier probe of a run (or of a preset's geometry) and print its accuracy",
-        description="Train the concept probe (one 2-way head per concept plus an object-present head) on fresh "
-        "renders of every class over a range of concept signals, and print per-class, per-concept accuracy on "
-        f"class-mean images. With RUN_FOLDER it is saved as {RUN.probe} (replacing any old one; "
+        description="Train the concept probe (per concept a reading of the attribute's value, plus an "
+        "object-present head) on fresh renders with attribute values along each concept's whole axis, over a range "
+        "of concept signals, and print per-class, per-concept accuracy on class-mean images (strict criterion) "
+        f"and the position error along each axis. With RUN_FOLDER it is saved as {RUN.probe} (replacing any old one; "
         "`evaluate` then re-scores stored samples); otherwise give --out.",
     )
     parser.add_argument("run", type=Path, nargs="?", metavar="RUN_FOLDER", help="run whose geometry the probe reads")
@@ -29,7 +30,8 @@ def add_probe(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from ..analysis.probes import class_mean_accuracy, probe_config_for, train_probe
+    from ..analysis.definitions import DEFAULT_CRITERION
+    from ..analysis.probes import calibration_error, class_mean_accuracy, probe_config_for, train_probe
 
     device_from(args)
     if args.steps < 1:
@@ -39,12 +41,13 @@ def run_probe(args: argparse.Namespace) -> int:
         raise UsageError("Give a RUN_FOLDER or --out for the probe.")
     space = run.config.concept_space if run else preset(args.preset).concept_space
     probe = train_probe(probe_config_for(space, steps=args.steps))
-    accuracy = class_mean_accuracy(probe, space)
+    accuracy = class_mean_accuracy(probe, space)[DEFAULT_CRITERION]
     concepts = list(space.concepts) + ["present"]
-    print("class-mean accuracy  " + "  ".join(f"{c:>8}" for c in concepts))
+    print(f"class-mean accuracy ({DEFAULT_CRITERION})  " + "  ".join(f"{c:>8}" for c in concepts))
     for label, values in accuracy.items():
         code = space.parse_class(label)
-        print(f"{label} {space.class_name(code):<16}" + "  ".join(f"{v:8.1%}" for v in values))
+        print(f"{label} {space.class_name(code):<25}" + "  ".join(f"{v:8.1%}" for v in values))
+    print_calibration(calibration_error(probe, space))
     worst = min(min(v) for v in accuracy.values())
     out = args.out or run.layout.probe
     probe.save(out)
@@ -55,12 +58,19 @@ def run_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_calibration(calibration: dict[str, dict[str, float]]) -> None:
+    """The probe's position error along each concept's whole axis (probes.calibration_error), one line each."""
+    for concept, error in calibration.items():
+        print(f"calibration {concept:<6} mean |error| {error['mean_abs_error']:.3f}, worst bias "
+              f"{error['worst_bias']:+.3f} at position {error['worst_at']:g} (position units: 1 = class-mean gap)")
+
+
 def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="generate and probe samples of every class at every checkpoint (incremental)",
         description="For every checkpoint not yet evaluated: generate N samples per class (training classes "
         "from their training distribution, held-out classes at their class means), score them with the run's "
-        "probe (trained first if missing) and store samples, probabilities and per-class summaries in "
+        "probe (trained first if missing) and store samples, positions and per-class summaries in "
         f"{RUN.evaluation_summary.parent}/.",
     )
     add_pass_options(parser, per="class")
@@ -68,7 +78,7 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..analysis.evaluate import EvalConfig, evaluate_run
+    from ..analysis.evaluate import EvalConfig, Evaluation, evaluate_run
 
     device = device_from(args)
     try:
@@ -81,6 +91,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     sampled = evaluate_run(run, config, device=device)
     print(f"Evaluated {len(sampled)} new checkpoint(s) of {run.name} in {time.perf_counter() - started:.1f} s; "
           f"{len(run.steps)} in all.")
+    print_calibration(Evaluation(run).summary["probe"]["calibration"])
     return 0
 
 

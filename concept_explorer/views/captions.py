@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..analysis.definitions import BETWEEN, NONE
 from ..core.concepts import LEVEL_NAMES
 from . import plots
 from .run_view import RunDashboard
@@ -16,7 +17,7 @@ def step_caption(view: RunDashboard, index: int) -> str:
     text = f"Prompted as {view.heldout_name}, {correct:.0%} of the samples are {view.heldout_name}"
     if others:
         label, share = max(others.items(), key=lambda item: item[1])
-        name = "no object" if label == "none" else view.names[view.labels.index(label)]
+        name = {NONE: "no object", BETWEEN: "in between classes"}.get(label) or view.names[view.labels.index(label)]
         text += f"; the most common mistake is {name} ({share:.0%})"
     phase = view.phase_at(index)
     if phase:

@@ -1,4 +1,4 @@
-"""The concept-space figure: each class's trajectory through (P(level 1) of one concept, of another) over
+"""The concept-space figure: each class's trajectory through (the position of one concept, of another) over
 checkpoints, with the phases of the held-out class, the current step, a live generation and corner thumbnails.
 
 A pure function of arrays, built as a plain plotly spec like every figure in `plots` (same conventions).
@@ -17,14 +17,18 @@ from ..analysis.definitions import smooth
 from .images import class_colors
 from .plots import PHASE_COLOR, Spec, as_figure, axis_spec, base_layout, font_sizes, json_numbers
 
-AXIS_RANGE = (-0.25, 1.25)
+AXIS_RANGE = (-0.45, 1.45)
+"""Positions leave [0, 1] when an attribute overshoots a class mean (training classes spread ±1/8 to ±3/8 around
+theirs, overprompting goes further): the axes show about -0.3 … 1.3, plus the corner thumbnails."""
+MARGIN = 0.3
+"""Distance from the unit square of the corner thumbnails' centres and of the live counts."""
 LIVE_JITTER = 0.03
-"""Half-width of the seeded jitter on live samples: probabilities saturate, so most samples sit on one corner."""
+"""Half-width of the seeded jitter on live samples: samples of one class often sit on one spot."""
 
 
 def _corner(bit: int) -> float:
-    """Centre of a corner thumbnail: just outside the unit square, inside the [-0.25, 1.25] axis range."""
-    return 1.13 if bit else -0.13
+    """Centre of a corner thumbnail: outside the unit square, inside the axis range."""
+    return 1 + MARGIN if bit else -MARGIN
 
 
 def concept_space_spec(
@@ -37,9 +41,10 @@ def concept_space_spec(
 ) -> Spec:
     """Trajectories of each class through concept space over checkpoints.
 
-    coordinates: (T, C, K) mean P(level 1) per checkpoint, class and concept (NaN where nothing was drawn);
+    coordinates: (T, C, K) mean position per checkpoint, class and concept (0 = level 0's class mean, 1 = level
+    1's; NaN where nothing was drawn);
     `axes` picks the two concepts shown; `current` is the checkpoint index to mark; `live_points` (N, K) are the
-    per-sample probe coordinates of a live generation (faded when they belong to another step); `corner_images`
+    per-sample probe positions of a live generation (faded when they belong to another step); `corner_images`
     holds per class a data URI drawn at the class's corner (only classes whose other bits are 0 own a corner);
     `phases` (name → step) are labelled on the trajectory of class `phase_class` (default: the first held-out).
     """
@@ -161,7 +166,7 @@ def live_traces(
     if groups:
         centres = np.array([live[quadrant == q].mean(0) for q in groups])  # (G, 2)
         # In the margin beside the square at the samples' height: clear of the trajectories and the thumbnails.
-        label_at = np.stack([np.where(centres[:, 0] > 0.5, 1.125, -0.125), centres[:, 1].clip(0, 1)], axis=1)
+        label_at = np.stack([np.where(centres[:, 0] > 0.5, 1 + MARGIN, -MARGIN), centres[:, 1].clip(0, 1)], axis=1)
         sizes = [int((quadrant == q).sum()) for q in groups]
         data.append(dict(
             type="scatter", mode="text", name=f"{name}: counts", showlegend=False, x=json_numbers(label_at[:, 0]),

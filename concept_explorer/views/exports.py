@@ -16,16 +16,17 @@ from .run_view import RunDashboard
 
 
 def table(view: RunDashboard) -> list[dict[str, Any]]:
-    """One row per (checkpoint, class): concept-space coordinates, accuracies, presence."""
+    """One row per (checkpoint, class): concept-space coordinates (mean position per concept: 0 = level 0's class
+    mean, 1 = level 1's), accuracies under the view's criterion, presence."""
     evaluation = view.evaluation
     rows = []
     for t, step in enumerate(view.steps):
         for c, (label, name) in enumerate(zip(view.labels, view.names)):
             row: dict[str, Any] = {"run": view.run.name, "step": step, "class": label, "name": name,
                                    "held_out": view.heldout[c]}
-            for k in range(len(view.concepts)):
+            for k, concept in enumerate(view.concepts):
                 value = evaluation.coordinates[t, c, k]
-                row[view.axis_titles[k]] = None if np.isnan(value) else round(float(value), 5)
+                row[f"{concept}_position"] = None if np.isnan(value) else round(float(value), 5)
             for k, concept in enumerate(view.concepts):
                 row[f"{concept}_accuracy"] = round(float(evaluation.concept_accuracy[t, c, k]), 5)
             row["joint_accuracy"] = round(float(evaluation.joint_accuracy[t, c]), 5)
@@ -48,7 +49,7 @@ def to_json(view: RunDashboard) -> str:
         return step.step
 
     data: dict[str, Any] = {
-        "run": view.run.name, "config": view.run.config.to_dict(), "steps": view.steps,
+        "run": view.run.name, "config": view.run.config.to_dict(), "criterion": view.criterion, "steps": view.steps,
         "classes": dict(zip(view.labels, view.names)), "heldout": view.heldout_label,
         "per_step": table(view),
         "learning_steps": {label: {k: learned(v) for k, v in per.items()} for label, per in view.learning.items()},

@@ -158,11 +158,11 @@ def concept_space_frames(
 ) -> list[Image.Image]:
     """One frame per checkpoint: the trajectories so far in concept space (training classes dashed, held-out
     solid, a dot at the current step), with that checkpoint's generations on the right when `grids` is given.
-    coordinates: (T, C, 2) in concept space; NaN where a class drew nothing."""
+    coordinates: (T, C, 2) positions in concept space; NaN where a class drew nothing."""
     coordinates = np.asarray(coordinates, dtype=float)
     colors = class_colors(heldout)
     font, small = _font(18), _font(14)
-    margin, low, high = 56, -0.1, 1.1
+    margin, low, high = 56, -0.35, 1.35  # positions overshoot class means (0, 1) by up to about 0.3
 
     def to_pixel(point: np.ndarray) -> tuple[float, float]:
         x = margin + (point[0] - low) / (high - low) * (size - margin - 12)

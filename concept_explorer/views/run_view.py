@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ..analysis.capability import CapabilityCurves, capability_curves, load_elicitation, read_elicited_samples
+from ..analysis.definitions import DEFAULT_CRITERION
 from ..analysis.evaluate import Evaluation
 from ..analysis.phases import (
     GENERALIZATION,
@@ -43,6 +44,8 @@ PHASE_HELP = dict(zip(PHASE_ORDER, (
     "elicitation already produces the held-out class, plain prompting not yet (shown where it leads by the most)",
     "plain prompting produces the held-out class",
 )))
+CONCEPT_NAMES = {"color": "colour", "size": "size", "bg": "background", "shape": "shape"}
+"""How a concept is named on an axis."""
 HELDOUT_PHASES = (MEMORIZATION, HIDDEN, GENERALIZATION)
 """The phases that are about the held-out prompt, so they are marked on its trajectory."""
 
@@ -58,8 +61,10 @@ class PhaseTile:
 
 
 def axis_title(concept: str) -> str:
-    """'P(blue)' for colour: the probability of the concept's level 1, the held-out direction."""
-    return f"P({LEVEL_NAMES[concept][1]})"
+    """'colour: red 0 → blue 1': the concept's position, 0 at level 0's class mean, 1 at level 1's (the held-out
+    direction)."""
+    low, high = LEVEL_NAMES[concept]
+    return f"{CONCEPT_NAMES.get(concept, concept)}: {low} 0 → {high} 1"
 
 
 def class_mean_images(run: Run, seed: int = 0) -> np.ndarray:
@@ -76,9 +81,10 @@ def class_mean_images(run: Run, seed: int = 0) -> np.ndarray:
 class RunDashboard:
     """The panels of one evaluated run."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, criterion: str = DEFAULT_CRITERION) -> None:
         self.run = run
-        self.evaluation = Evaluation(run)
+        self.criterion = criterion  # what counts as a class (definitions.CRITERIA): accuracies, curves, phases
+        self.evaluation = Evaluation(run, criterion)
         if not self.evaluation.steps:
             raise RunFolderError(f"{run.name} has no evaluated checkpoints yet; run `concept-explorer evaluate`.")
         space = run.config.concept_space
@@ -95,7 +101,7 @@ class RunDashboard:
         self.curves: CapabilityCurves | None = None
         self.curves_problem: str | None = None
         try:
-            self.curves = capability_curves(load_elicitation(run), self.heldout_label)
+            self.curves = capability_curves(load_elicitation(run), self.heldout_label, criterion=criterion)
         except (RunFolderError, KeyError, ValueError, IndexError) as error:
             self.curves_problem = str(error) if isinstance(error, RunFolderError) else (
                 f"The capability curves of {run.name} are incomplete; re-run `concept-explorer elicit`.")
@@ -106,8 +112,8 @@ class RunDashboard:
         self._lock = threading.RLock()  # a labelled grid is built from its cached text-free grid
 
     @classmethod
-    def load(cls, path: str | Path) -> RunDashboard:
-        return cls(Run.open(path))
+    def load(cls, path: str | Path, criterion: str = DEFAULT_CRITERION) -> RunDashboard:
+        return cls(Run.open(path), criterion)
 
     # -- steps ------------------------------------------------------------------------------------------------------
     @property
