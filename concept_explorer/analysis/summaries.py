@@ -41,7 +41,8 @@ def check_format(summary: dict[str, Any], what: str, command: str) -> None:
     if summary.get("format") != SUMMARY_FORMAT:
         raise RunFolderError(
             f"{what} was written by an earlier version (P(level 1) coordinates, no strict/lenient criteria); re-run "
-            f"`concept-explorer {command}` on the run (its stored samples are re-scored, not drawn again).")
+            f"`concept-explorer {command}` on the run (with the same settings it re-scores the stored samples instead "
+            "of drawing them again).")
 
 
 EARLIER_SETTINGS = {"precision": "fp32"}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import plotly.io as pio
 
+from ..analysis.definitions import DEFAULT_CRITERION
 from ..core.run import atomic_write_bytes
 from . import captions, exports, plots
 from . import images as raster
@@ -41,11 +42,14 @@ def _figure_pngs(figures: dict[str, object], out: Path) -> list[str]:
     return problems
 
 
-def write_report(run_path: str | Path, out: str | Path | None = None, step: int | None = None) -> tuple[Path, list[str]]:
+def write_report(
+    run_path: str | Path, out: str | Path | None = None, step: int | None = None, criterion: str = DEFAULT_CRITERION,
+) -> tuple[Path, list[str]]:
     """Write the run's report folder (or `out`): report.html, concept_space.png, accuracy.png, capability.png,
     generations.png, elicited.png, trajectory.gif. `step` picks the checkpoint shown (default: the hidden-
-    capability step if any, else the last). Returns the HTML path and a list of non-fatal problems."""
-    dashboard = RunDashboard.load(run_path)
+    capability step if any, else the last); `criterion` what counts as a class (definitions.CRITERIA). Returns
+    the HTML path and a list of non-fatal problems."""
+    dashboard = RunDashboard.load(run_path, criterion)
     out = Path(out) if out else dashboard.run.layout.report
     out.mkdir(parents=True, exist_ok=True)
     if step is None:
