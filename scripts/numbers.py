@@ -1,0 +1,147 @@
+"""The README's numbers, computed from the bundled runs' stored results (never typed by hand).
+
+    .venv/bin/python scripts/numbers.py            # print the Markdown block
+    .venv/bin/python scripts/numbers.py --write    # replace the block between the markers in README.md
+    .venv/bin/python scripts/numbers.py --store-designs shared=runs/a per_block=runs/b ...
+        # store the numbers of runs that are not bundled (the conditioning-design comparison) in
+        # benchmarks/results-conditioning.json, which the block then reads
+
+tests/test_numbers.py checks that README.md holds exactly what this prints, and the headline claims on every seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.analysis.seeds import RunNumbers, run_numbers, seed_group, spread  # noqa: E402
+from concept_explorer.core.run import Run  # noqa: E402
+
+BUNDLED = ROOT / "checkpoints" / "cpu-default"
+DESIGNS = ROOT / "benchmarks" / "results-conditioning.json"
+START, END = "<!-- numbers:start (scripts/numbers.py --write) -->", "<!-- numbers:end -->"
+
+
+def numbers_of(runs: list[Run]) -> dict[str, list[RunNumbers]]:
+    return {criterion: [run_numbers(run, criterion) for run in runs] for criterion in CRITERIA}
+
+
+def rows(numbers: dict[str, list[RunNumbers]], families: list[str], name: str) -> list[str]:
+    """One Markdown table row per number, one column per criterion."""
+    def row(label: str, pick) -> str:  # noqa: ANN001
+        return f"| {label} | " + " | ".join(spread([pick(n) for n in numbers[c]]) for c in CRITERIA) + " |"
+
+    mistaken = {c: sorted({n.mistaken_for or "–" for n in numbers[c]}) for c in CRITERIA}
+    lines = [
+        row("all training classes learned", lambda n: n.training),
+        row("memorization window starts", lambda n: n.memorization[0] if n.memorization else None),
+        row("memorization window ends", lambda n: n.memorization[1] if n.memorization else None),
+        "| held-out prompt mistaken for | " + " | ".join(", ".join(mistaken[c]) for c in CRITERIA) + " |",
+        row("turning point (sudden turn)", lambda n: n.turn),
+        row(f"**plain prompting** learns {name}", lambda n: n.plain),
+        row(f"**best elicitation** learns {name}", lambda n: n.elicited),
+        row("gap (plain − best elicitation)", lambda n: n.gap),
+    ]
+    lines += [row(f"&nbsp;&nbsp;{family}", lambda n, f=family: n.per_family.get(f)) for family in families
+              if family != "plain"]
+    return lines
+
+
+def fragile_lines(numbers: dict[str, list[RunNumbers]]) -> list[str]:
+    notes = [f"seed {n.seed} ({c}): {', '.join(n.fragile)}" for c in CRITERIA for n in numbers[c] if n.fragile]
+    return ["Learning steps that rest on one sample (a qualifying checkpoint less than one sample above 0.8): "
+            + ("; ".join(notes) if notes else "none") + "."]
+
+
+def calibration_lines(runs: list[Run]) -> list[str]:
+    lines = []
+    for run in runs:
+        probe = json.loads(run.layout.evaluation_summary.read_text()).get("probe", {})
+        calibration = probe.get("calibration")
+        if calibration:
+            lines.append(f"seed {run.config.train.seed}: " + "; ".join(
+                f"{concept} " + ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+                for concept, values in calibration.items()))
+    return lines
+
+
+def block(runs: list[Run], designs: dict | None) -> str:
+    space = runs[0].config.concept_space
+    name = space.class_name(space.heldout_classes()[0])
+    numbers = numbers_of(runs)
+    families = list(next(iter(numbers.values()))[0].per_family)
+    config = runs[0].config
+    seeds = ", ".join(str(r.config.train.seed) for r in runs)
+    out = [START, "",
+           f"{len(runs)} seeds ({seeds}) of the cpu preset: Δcolor {space.delta_color:g}, Δsize {space.delta_size:g}, "
+           f"{config.train.num_steps} steps, {config.model.conditioning} conditioning, p_uncond "
+           f"{config.train.p_uncond:g}. Steps as **median [min–max] over seeds**; \"k of n never\" counts seeds "
+           "that did not get there within the run. A learning step is the first checkpoint from which joint "
+           "accuracy (colour and size both right) stays ≥ 0.8 for 3 checkpoints, 64 samples each.", "",
+           "| | strict | lenient |", "|---|---|---|", *rows(numbers, families, name), "",
+           *fragile_lines(numbers), ""]
+    calibration = calibration_lines(runs)
+    if calibration:
+        out += ["Probe calibration on renders along each axis (position units; mean absolute error, worst bias): "
+                + " · ".join(calibration), ""]
+    if designs:
+        out += ["Conditioning designs (same config otherwise; `patch` = the final checkpoint's embedding module "
+                "patched into each earlier checkpoint):", "", "| design | seeds | criterion | plain | patch | "
+                "best elicitation |", "|---|---|---|---|---|---|"]
+        for design, entry in designs.items():
+            for criterion in CRITERIA:
+                per_seed = entry[criterion]
+                out.append(f"| {design} | {', '.join(str(n['seed']) for n in per_seed)} | {criterion} | "
+                           f"{spread([n['plain'] for n in per_seed])} | "
+                           f"{spread([n['per_family'].get('patch') for n in per_seed])} | "
+                           f"{spread([n['elicited'] for n in per_seed])} |")
+        out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+def store_designs(specs: list[str]) -> None:
+    stored: dict[str, dict] = {}
+    for spec in specs:
+        design, _, path = spec.partition("=")
+        numbers = numbers_of([Run.open(path)])
+        entry = stored.setdefault(design, {c: [] for c in CRITERIA})
+        for criterion in CRITERIA:
+            entry[criterion] += [dataclasses.asdict(n) for n in numbers[criterion]]
+    DESIGNS.write_text(json.dumps(stored, indent=1) + "\n")
+
+
+def generate() -> str:
+    designs = json.loads(DESIGNS.read_text()) if DESIGNS.is_file() else None
+    return block(seed_group(Run.open(BUNDLED)), designs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="replace the numbers block in README.md")
+    parser.add_argument("--store-designs", nargs="+", metavar="DESIGN=RUN", help="store numbers of unbundled runs")
+    args = parser.parse_args()
+    if args.store_designs:
+        store_designs(args.store_designs)
+    text = generate()
+    if not args.write:
+        print(text)
+        return
+    readme = ROOT / "README.md"
+    current = readme.read_text()
+    if START not in current or END not in current:
+        raise SystemExit(f"README.md has no numbers block; add the markers {START} … {END} where it belongs.")
+    head, _, rest = current.partition(START)
+    _, _, tail = rest.partition(END)
+    readme.write_text(head + text + tail)
+
+
+if __name__ == "__main__":
+    main()
