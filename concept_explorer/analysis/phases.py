@@ -7,6 +7,9 @@
    it: the first at which an elicitation method *learns* the class (the paper's gap, for tables), and the
    checkpoint where elicitation beats plain prompting by the most (where a viewer *sees* it best, the jump);
 4. generalisation: the step at which plain prompting learns the held-out class.
+
+Beside the phases, one moment: the sudden turn of the held-out trajectory from the memorised class toward its own
+corner (turn.py), a jump target in time order like the phases.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import numpy as np
 from .capability import CapabilityCurves
 from .definitions import LearningStep, Memorization, learning_step, memorization
 from .evaluate import Evaluation
+from .turn import TurningPoint, turning_point
 
 TRAINING, MEMORIZATION, HIDDEN, GENERALIZATION = (
     "training classes learned", "memorization", "hidden capability", "generalization")
 PHASE_ORDER = (TRAINING, MEMORIZATION, HIDDEN, GENERALIZATION)
 """The phases in the order the paper tells them; on a real run their steps need not follow it."""
+TURN = "sudden turn"
+"""A moment rather than a phase (turn.py): a jump target, never what `Phases.phase_at` names."""
 
 MIN_HIDDEN_GAP = 0.1
 """A hidden capability needs elicitation ahead of plain prompting by more than the ≈ ±0.06 noise that picking the
@@ -52,14 +58,17 @@ class Phases:
     hidden_method: str | None  # the family that learned it first
     generalization: LearningStep
     hidden_capability_best: HiddenCapabilityPeak | None  # where the hidden capability shows best
+    turning_point: TurningPoint | None = None  # the held-out trajectory's sudden turn, if it made one
 
     def jump_targets(self) -> dict[str, int]:
-        """Named steps a viewer can jump to, in training order (ties in the paper's order); only phases that
-        happened. Memorization jumps to the start of its window, hidden capability to its best checkpoint."""
+        """Named steps a viewer can jump to, in training order (ties in the paper's order, the turn between
+        hidden capability and generalization); only phases that happened. Memorization jumps to the start of its
+        window, hidden capability to its best checkpoint, the sudden turn to its checkpoint."""
         candidates = [
             (TRAINING, self.training_learned.step),
             (MEMORIZATION, self.memorization.window[0] if self.memorization.window else None),
             (HIDDEN, self.hidden_capability_best.step if self.hidden_capability_best else None),
+            (TURN, self.turning_point.step if self.turning_point else None),
             (GENERALIZATION, self.generalization.step),
         ]
         return dict(sorted(((name, step) for name, step in candidates if step is not None), key=lambda c: c[1]))
@@ -131,7 +140,8 @@ def find_phases(
     consecutive: int = 3,
 ) -> Phases:
     """Phases of one held-out class (default: the first), under the evaluation's criterion (the curves must be read
-    under the same one). Without curves there is no hidden-capability phase."""
+    under the same one). Without curves there is no hidden-capability phase. The turning point is read off the
+    class's mean positions, which are the same under either criterion, but from the memorised class, which is not."""
     if curves is not None and curves.criterion != evaluation.criterion:
         raise ValueError(f"The capability curves are read under the {curves.criterion} criterion, the evaluation "
                          f"under the {evaluation.criterion} one; read both under one criterion.")
@@ -152,4 +162,6 @@ def find_phases(
             method = min(elicited, key=lambda f: elicited[f].step)
             hidden = elicited[method]
         peak = hidden_capability_peak(curves, plain.step)
-    return Phases(label, training, memo, hidden, method, plain, peak)
+    memorized = space.parse_class(memo.mistaken_for) if memo.mistaken_for else None
+    turn = turning_point(evaluation.coordinates[:, c], evaluation.steps, memorized, space.parse_class(label))
+    return Phases(label, training, memo, hidden, method, plain, peak, turn)

@@ -18,7 +18,6 @@ from ..core.run import Run, RunFolderError, RunLayout
 from .capability import CapabilityCurves, capability_curves, load_elicitation
 from .evaluate import Evaluation
 from .phases import find_phases
-from .turn import turning_point
 
 
 def _without_seed(run: Run) -> dict:
@@ -82,12 +81,10 @@ def run_numbers(run: Run, criterion: str, threshold: float = 0.8, consecutive: i
     evaluation = Evaluation(run, criterion=criterion)
     summary = load_elicitation(run)
     space = run.config.concept_space
-    code = space.heldout_classes()[0]
-    label = space.class_label(code)
+    label = space.class_label(space.heldout_classes()[0])
     curves = capability_curves(summary, label, threshold, consecutive, criterion=criterion)
     phases = find_phases(evaluation, curves, label, threshold, consecutive)
-    memorized = space.parse_class(phases.memorization.mistaken_for) if phases.memorization.mistaken_for else None
-    turn = turning_point(evaluation.coordinates[:, evaluation.labels.index(label)], evaluation.steps, memorized, code)
+    turn = phases.turning_point
     samples = int(summary["settings"]["samples"])
     return RunNumbers(
         seed=run.config.train.seed, criterion=criterion, training=phases.training_learned.step,

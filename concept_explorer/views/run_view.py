@@ -25,6 +25,7 @@ from ..analysis.phases import (
     HIDDEN,
     MEMORIZATION,
     PHASE_ORDER,
+    TURN,
     Phases,
     best_elicitation,
     class_learning_steps,
@@ -43,7 +44,7 @@ PHASE_HELP = dict(zip(PHASE_ORDER, (
     "the held-out prompt mostly yields a training class",
     "elicitation already produces the held-out class, plain prompting not yet (shown where it leads by the most)",
     "plain prompting produces the held-out class",
-)))
+))) | {TURN: "the held-out trajectory stops heading for the class it was mistaken for and turns to its own corner"}
 CONCEPT_NAMES = {"color": "colour", "size": "size", "bg": "background", "shape": "shape"}
 """How a concept is named on an axis."""
 HELDOUT_PHASES = (MEMORIZATION, HIDDEN, GENERALIZATION)
