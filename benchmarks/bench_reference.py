@@ -289,6 +289,22 @@ def step_gflop(step: Callable[[], float]) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def convolution_share(step: Callable[[], float], steps: int = 2) -> float:
+    """Fraction of a step's CPU time spent in convolutions (forward and backward, self time of the conv kernels),
+    by torch.profiler. Both networks run the same convolutions and take about the same time, so 1 / share bounds
+    what any change that keeps the convolutions can gain over the authors' step (Amdahl: all else made free)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            step()
+    events = profiler.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key.lower())
+    return conv / total
+
+
 def cpu_name() -> str:
     path = Path("/proc/cpuinfo")
     for line in path.read_text().splitlines() if path.exists() else []:
@@ -327,6 +343,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ablations", action="store_true",
                         help="also time the project's step with each speed change undone (fused AdamW, layout)")
     parser.add_argument("--note", default="", help="a line about the conditions, printed in the header")
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile both fp32 paper steps: the convolutions' share and the bound it sets")
     return parser.parse_args()
 
 
@@ -363,6 +381,12 @@ def main() -> None:
         cpu = [s for precision in precisions for s in project_subjects("cpu", precision, folder, args.ablations,
                                                                        args.cpu_steps)]
         gflop = {name: step_gflop(paper[name, "fp32"][0].step) for name in ("reference", "project")}
+        if args.profile:  # only the profile: where the fp32 step's time goes, and the bound it sets
+            for name in ("reference", "project"):
+                share = convolution_share(paper[name, "fp32"][0].step)
+                print(f"{paper[name, 'fp32'][0].network}, fp32: convolutions take {share:.0%} of the step's CPU time "
+                      f"(torch.profiler, self time); with everything else free it would be {1 / share:.2f}x faster")
+            return
         adamw = adamw_step_times()
         measure([s for group in paper.values() for s in group], args.warmup, args.repeats, "paper preset")
         measure(cpu, 3, args.cpu_repeats, "cpu preset")
