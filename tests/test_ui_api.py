@@ -32,11 +32,11 @@ from concept_explorer.ui.state import ViewState  # noqa: E402
 pytestmark = pytest.mark.slow
 
 PUBLIC = {
-    "/load_view", "/select_run", "/settle_step", "/show_compare_step", "/generate_on_step", "/redraw", "/compare",
+    "/load_view", "/select_run", "/select_criterion", "/settle_step", "/show_compare_step", "/generate_on_step", "/redraw", "/compare",
     "/generate", "/prompt_class", "/show_weights", "/view_query", "/train_start", "/train_cancel", "/train_poll",
     "/open_trained", "/export_grid", "/export_gif", "/export_csv", "/export_json",
 }
-CHAINED = {*(f"/{switch}_{step}" for switch in ("load_view", "select_run", "open_trained")
+CHAINED = {*(f"/{switch}_{step}" for switch in ("load_view", "select_run", "select_criterion", "open_trained")
              for step in ("view", "images", "compare", "generate")),
            "/open_trained_select", "/prompt_class_generate"}
 """Follow-up steps of chained events: callable by name, left out of the API page."""
@@ -144,10 +144,10 @@ def test_load_view_opens_the_default_run_at_its_first_checkpoint(client):
     assert result[1].startswith("plain · preset cpu") and "(Δcolor = 0.4" in result[1]
     assert controls["color"]["visible"] is True and controls["shape"]["visible"] is False
     assert controls["samples"] == 16 and controls["embedding patched from"]["value"] == "none"
-    view = stepper(client.predict("plain", 0, 0.0, False, api_name="/load_view_view"), "view")
+    view = stepper(client.predict("plain", 0, 0.0, False, "strict", api_name="/load_view_view"), "view")
     assert (view["run"], view["steps"], view["start"], view["large"]) == ("plain", [2, 4, 6], 0, False)
     assert len(view["captions"]) == 3 and "stored" not in view  # the grids follow in an event of their own
-    images = stepper(client.predict("plain", api_name="/load_view_images"), "images")
+    images = stepper(client.predict("plain", "strict", api_name="/load_view_images"), "images")
     assert images["run"] == "plain" and len(images["stored"]) == len(images["elicited"]) == 3
     assert all(decoded(grid["src"]) for grid in images["stored"])
 
@@ -166,7 +166,7 @@ def test_a_link_opens_its_run_at_the_nearest_checkpoint(client):
 
 def test_the_stepper_view_carries_the_run_its_start_and_its_type_size(app, client):
     dashboard = app[0].explorer.catalog.get("plain")
-    view = stepper(client.predict("plain", 1, 0.0, False, api_name="/redraw"), "view")
+    view = stepper(client.predict("plain", 1, 0.0, False, "strict", api_name="/redraw"), "view")
     assert view["run"] == "plain" and view["steps"] == [2, 4, 6] and view["start"] == 1
     assert view["heldout"] == "blue-small" and "blue-small" in view["captions"][1]
     concept = view["figures"]["concept"]
@@ -176,7 +176,7 @@ def test_the_stepper_view_carries_the_run_its_start_and_its_type_size(app, clien
     assert view["figures"]["capability"]["data"] and view["figures"]["accuracy"]["data"]
     assert [(p["name"], p["step"], p["index"]) for p in view["phases"]] == [
         (name, step, dashboard.nearest_index(step)) for name, step in dashboard.jump_targets.items()]
-    large = stepper(client.predict("plain", 2, 1.5, True, api_name="/redraw"), "view")  # presentation mode
+    large = stepper(client.predict("plain", 2, 1.5, True, "strict", api_name="/redraw"), "view")  # presentation mode
     assert large["large"] is True and large["start"] == 2
     assert {name: f["layout"]["font"]["size"] for name, f in large["figures"].items()} == {
         "concept": 20, "capability": 20, "accuracy": 20}
@@ -195,9 +195,9 @@ def test_the_settled_step_becomes_the_checkpoint_the_other_events_read(client):
         response = settle(client, run, index)
         assert response.status_code == 500 and one_sentence(response.json()["error"]) == message, response.text
     # What `checkpoint.change` runs: the Compare tab and the live generation follow the settled step.
-    caption, *_ = client.predict("plain", "cfg", 1, 0.0, False, api_name="/show_compare_step")
+    caption, *_ = client.predict("plain", "cfg", 1, 0.0, False, "strict", api_name="/show_compare_step")
     assert "nearest to step 4: step 4" in caption
-    followed = stepper(client.predict(True, "plain", 1, 0.0, False, *controls(), api_name="/generate_on_step"),
+    followed = stepper(client.predict(True, "plain", 1, 0.0, False, "strict", *controls(), api_name="/generate_on_step"),
                        "live")
     assert followed["step"] == 4 and followed["summary"].startswith("Step 4")
 
@@ -209,30 +209,30 @@ def test_a_settled_step_without_event_data_is_refused_clearly(client):
 
 
 def test_bad_inputs_give_a_clear_error_and_the_server_keeps_serving(client):
-    assert f"Unknown run 'nope'; {RUNS}" in error_of(client, "nope", 1, 0.0, False, api_name="/redraw")
+    assert f"Unknown run 'nope'; {RUNS}" in error_of(client, "nope", 1, 0.0, False, "strict", api_name="/redraw")
     assert "Checkpoint index must be a whole number from 0 to 2, got 99." in error_of(
-        client, "plain", 99, 0.0, False, api_name="/redraw")
+        client, "plain", 99, 0.0, False, "strict", api_name="/redraw")
     assert "Checkpoint index must be a whole number from 0 to 1, got 2." in error_of(
-        client, "short", 2, 0.0, False, api_name="/select_run_view")
-    assert "Unknown run 'nope'" in error_of(client, "nope", api_name="/select_run_images")
-    assert "greater than maximum value 3" in error_of(client, "plain", 1, 7.0, False, api_name="/redraw")
-    assert "greater than maximum value 3" in error_of(client, "plain", "", 1, 7.0, False,
+        client, "short", 2, 0.0, False, "strict", api_name="/select_run_view")
+    assert "Unknown run 'nope'" in error_of(client, "nope", "strict", api_name="/select_run_images")
+    assert "greater than maximum value 3" in error_of(client, "plain", 1, 7.0, False, "strict", api_name="/redraw")
+    assert "greater than maximum value 3" in error_of(client, "plain", "", 1, 7.0, False, "strict",
                                                       api_name="/show_compare_step")
-    assert "Unknown run" in error_of(client, "plain", "nope", 1, 0.0, False, api_name="/compare")
+    assert "Unknown run" in error_of(client, "plain", "nope", 1, 0.0, False, "strict", api_name="/compare")
     assert "trained without a null token" in error_of(
-        client, "plain", 2, 0.0, False, *controls(guidance=3.0), api_name="/generate")
+        client, "plain", 2, 0.0, False, "strict", *controls(guidance=3.0), api_name="/generate")
     assert "Checkpoint index must be a whole number from 0 to 2, got 7." in error_of(
-        client, "plain", 7, 0.0, False, *controls(), api_name="/generate")
+        client, "plain", 7, 0.0, False, "strict", *controls(), api_name="/generate")
     assert "not in the list of choices" in error_of(client, "plain", "22 green-huge", api_name="/prompt_class")
     # still serving
-    assert stepper(client.predict("plain", 2, 0.0, False, api_name="/redraw"), "view")["start"] == 2
+    assert stepper(client.predict("plain", 2, 0.0, False, "strict", api_name="/redraw"), "view")["start"] == 2
 
 
 def test_nan_sent_as_raw_json_is_refused_cleanly(client):
     """gradio_client refuses to send NaN, a browser or script can: post it to the HTTP API directly."""
-    response = http_run(client, "/redraw", '{"data": ["plain", NaN, 0.0, false]}')
+    response = http_run(client, "/redraw", '{"data": ["plain", NaN, 0.0, false, "strict"]}')
     assert response.status_code >= 400  # gradio's own type check refuses NaN before our callback runs
-    assert stepper(client.predict("plain", 2, 0.0, False, api_name="/redraw"), "view")["start"] == 2
+    assert stepper(client.predict("plain", 2, 0.0, False, "strict", api_name="/redraw"), "view")["start"] == 2
 
 
 def test_select_run_keeps_the_step_within_the_new_runs_checkpoints(client):
@@ -240,41 +240,41 @@ def test_select_run_keeps_the_step_within_the_new_runs_checkpoints(client):
     session = Client(client.src, verbose=False)
     # plain at step 6 to short (steps 2, 4): short's last checkpoint, never an index past it (with the old step
     # slider that was an HTTP 500, "Value 31 is greater than maximum value 2")
-    short = session.predict("short", 2, api_name="/select_run")
+    short = session.predict("short", 2, "strict", api_name="/select_run")
     assert short[0] == 1 and by_label(session, "/select_run", short)["Run"]["value"] == "short"
-    view = stepper(session.predict("short", short[0], 0.0, False, api_name="/select_run_view"), "view")
+    view = stepper(session.predict("short", short[0], 0.0, False, "strict", api_name="/select_run_view"), "view")
     assert (view["run"], view["steps"], view["start"]) == ("short", [2, 4], 1)
-    assert session.predict("plain", 1, api_name="/select_run")[0] == 1  # short's step 4 is plain's step 4
-    cfg = session.predict("cfg", 1, api_name="/select_run")
+    assert session.predict("plain", 1, "strict", api_name="/select_run")[0] == 1  # short's step 4 is plain's step 4
+    cfg = session.predict("cfg", 1, "strict", api_name="/select_run")
     assert cfg[0] == 1 and "null token for guidance" in cfg[1]
     # The guidance slider shows for a run trained with a null token only.
     assert by_label(session, "/select_run", cfg)["guidance weight"]["visible"] is True
-    plain = session.predict("plain", 1, api_name="/select_run")
+    plain = session.predict("plain", 1, "strict", api_name="/select_run")
     assert by_label(session, "/select_run", plain)["guidance weight"]["visible"] is False
-    assert session.predict("cfg", 31, api_name="/select_run")[0] == 2  # an index the shown run lacks: the end
-    assert "Unknown run" in error_of(session, "ghost", 1, api_name="/select_run")
-    images = stepper(session.predict("short", api_name="/select_run_images"), "images")
+    assert session.predict("cfg", 31, "strict", api_name="/select_run")[0] == 2  # an index the shown run lacks: the end
+    assert "Unknown run" in error_of(session, "ghost", 1, "strict", api_name="/select_run")
+    images = stepper(session.predict("short", "strict", api_name="/select_run_images"), "images")
     assert images["run"] == "short" and len(images["stored"]) == 2
-    assert "Right: plain · preset" in session.predict("cfg", "plain", 2, 0.0, False,
+    assert "Right: plain · preset" in session.predict("cfg", "plain", 2, 0.0, False, "strict",
                                                       api_name="/select_run_compare")[0]
 
 
 def test_generate_sends_live_samples_to_the_stepper(client):
-    live = stepper(client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate"), "live")
+    live = stepper(client.predict("plain", 2, 0.0, False, "strict", *controls(), api_name="/generate"), "live")
     assert (live["run"], live["step"], live["title"]) == ("plain", 6, "Live generation at step 6")
     assert decoded(live["src"]).size == (1 + 4 * 9, 1 + 9)  # 4 samples of 8 px in a row, 1 px apart and around
     assert live["summary"].startswith("Step 6, prompt nearest blue-small") and "4 samples" in live["summary"]
     names = [t["name"] for t in live["traces"]]
     assert names[0] == "live: blue-small @ step 6" and all(n.startswith("live") for n in names)
-    again = stepper(client.predict("plain", 2, 0.0, False, *controls(), api_name="/generate"), "live")
+    again = stepper(client.predict("plain", 2, 0.0, False, "strict", *controls(), api_name="/generate"), "live")
     assert again["summary"] == live["summary"]  # a cache hit: the same result, the same timing text
-    pushed = stepper(client.predict("cfg", 1, 0.0, False, *controls(
+    pushed = stepper(client.predict("cfg", 1, 0.0, False, "strict", *controls(
         strength=2.0, direction="custom mix", w_color=1.0, overprompt=1.0, patch="2", guidance=2.0,
         projection=True), api_name="/generate"), "live")["summary"]
     assert "intervention 2 (projection)" in pushed and "embedding from step 2" in pushed and "guidance 2" in pushed
-    assert "greater than maximum" in error_of(client, "plain", 2, 0.0, False, *controls(samples=99),
+    assert "greater than maximum" in error_of(client, "plain", 2, 0.0, False, "strict", *controls(samples=99),
                                               api_name="/generate")
-    skipped = client.predict(False, "plain", 2, 0.0, False, *controls(), api_name="/generate_on_step")
+    skipped = client.predict(False, "plain", 2, 0.0, False, "strict", *controls(), api_name="/generate_on_step")
     assert skipped["__type__"] == "update" and "live" not in skipped.get("props", {})  # not following: no change
 
 
@@ -283,22 +283,22 @@ def test_prompt_class_and_direction_controls(client):
     assert [u.get("value") for u in updates] == [None, 0.0, 1.0, None]
     assert layout_update(client, "/show_weights", "custom mix") == {"__type__": "update", "visible": True}
     assert layout_update(client, "/show_weights", "color") == {"__type__": "update", "visible": False}
-    live = stepper(client.predict("plain", 1, 0.0, False, *controls(color=0.0, size=1.0),
+    live = stepper(client.predict("plain", 1, 0.0, False, "strict", *controls(color=0.0, size=1.0),
                                   api_name="/prompt_class_generate"), "live")
     assert live["summary"].startswith("Step 4, prompt nearest red-small")
 
 
 def test_compare_two_runs_at_the_same_step(client):
-    caption, left, left_curves, right, right_curves = client.predict("plain", "cfg", 1, 0.0, False,
+    caption, left, left_curves, right, right_curves = client.predict("plain", "cfg", 1, 0.0, False, "strict",
                                                                       api_name="/compare")
     assert "Left: plain · preset" in caption and "Right: cfg · preset" in caption and "Δcolor = 0.3" in caption
     assert json.loads(right["plot"])["layout"]["title"]["text"] == "cfg · step 4"
-    empty = client.predict("plain", "", 1, 0.0, False, api_name="/show_compare_step")
+    empty = client.predict("plain", "", 1, 0.0, False, "strict", api_name="/show_compare_step")
     assert empty[0] == "Choose a second run to compare."
 
 
 def test_view_query_round_trips_through_a_link(client):
-    query = client.predict("cfg", 1, "plain", 0.5, True, *controls(color=0.25, strength=1.5, patch="2", seed=7),
+    query = client.predict("cfg", 1, "plain", 0.5, True, "strict", *controls(color=0.25, strength=1.5, patch="2", seed=7),
                            api_name="/view_query")
     state, problems = ViewState.from_query(dict(p.split("=", 1) for p in query.split("&")))
     assert problems == []
@@ -306,7 +306,7 @@ def test_view_query_round_trips_through_a_link(client):
     generation = state.generation
     assert (generation.color, generation.strength, generation.patch, generation.seed) == (0.25, 1.5, "2", 7)
     assert generation.samples == 4 and generation.sample_steps == 10 and generation.overprompt_along == ("color",)
-    assert client.predict("ghost", 1, "", 0.0, False, *controls(), api_name="/view_query") == ""
+    assert client.predict("ghost", 1, "", 0.0, False, "strict", *controls(), api_name="/view_query") == ""
 
 
 def test_link_parameters_are_validated():
@@ -319,16 +319,16 @@ def test_link_parameters_are_validated():
 
 
 def test_exports(client):
-    table = Path(client.predict("plain", api_name="/export_csv")).read_text()
+    table = Path(client.predict("plain", "strict", api_name="/export_csv")).read_text()
     rows = list(csv.DictReader(io.StringIO(table)))
     assert len(rows) == 3 * 4 and set(rows[0]) >= {"step", "class", "color_position", "size_position", "joint_accuracy"}
-    data = json.loads(Path(client.predict("plain", api_name="/export_json")).read_text())
+    data = json.loads(Path(client.predict("plain", "strict", api_name="/export_json")).read_text())
     assert data["steps"] == [2, 4, 6] and data["capability"]["class"] == "11"
     gif = Image.open(client.predict("plain", 0.0, api_name="/export_gif"))
     assert gif.format == "GIF" and gif.n_frames == 3
     png = Image.open(client.predict("plain", 2, *controls(), api_name="/export_grid"))
     assert png.format == "PNG"
-    assert "Unknown run" in error_of(client, "ghost", api_name="/export_csv")
+    assert "Unknown run" in error_of(client, "ghost", "strict", api_name="/export_csv")
 
 
 def poll_until(client: Client, states: tuple[str, ...], timeout: float = 120) -> str:
@@ -357,18 +357,18 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     name = client.predict(api_name="/open_trained")
     assert name.startswith("ui-dc0.30-ds0.20-seed1-")
     assert app[0].explorer.catalog.get(name).curves is not None
-    view = stepper(client.predict(name, 1, 0.0, False, api_name="/open_trained_view"), "view")
+    view = stepper(client.predict(name, 1, 0.0, False, "strict", api_name="/open_trained_view"), "view")
     assert (view["run"], view["steps"], view["start"]) == (name, [3, 6], 1)
-    images = stepper(client.predict(name, api_name="/open_trained_images"), "images")
+    images = stepper(client.predict(name, "strict", api_name="/open_trained_images"), "images")
     assert images["run"] == name and len(images["stored"]) == 2 and all(images["elicited"])
-    selected = client.predict(name, 2, api_name="/open_trained_select")  # its outputs; not on the API page
+    selected = client.predict(name, 2, "strict", api_name="/open_trained_select")  # its outputs; not on the API page
     assert by_label(client, "/select_run", selected)["Run"]["value"] == name and selected[0] in (0, 1)
     for chained in ("/open_trained_compare", "/load_view_compare"):
-        caption, *plots = client.predict(name, "plain", 1, 0.0, False, api_name=chained)
+        caption, *plots = client.predict(name, "plain", 1, 0.0, False, "strict", api_name=chained)
         assert f"Left: {name} · preset" in caption and "Right: plain · preset" in caption
         assert "nearest to step 6: step 6" in caption
         assert [json.loads(p["plot"])["layout"]["title"]["text"] for p in plots[::2]] == [f"{name} · step 6",
                                                                                         "plain · step 6"]
     for chained in ("/open_trained_generate", "/load_view_generate", "/select_run_generate"):
-        live = stepper(client.predict(name, 1, 0.0, False, *controls(), api_name=chained), "live")
+        live = stepper(client.predict(name, 1, 0.0, False, "strict", *controls(), api_name=chained), "live")
         assert live["run"] == name and live["summary"].startswith("Step 6"), chained

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 from gradio.blocks import Block
 
+from ..analysis.definitions import CRITERIA, DEFAULT_CRITERION
 from ..core import limits
 from ..views import captions
 from ..views.run_view import RunDashboard
@@ -38,10 +39,13 @@ def header(explorer: Explorer, first: RunDashboard) -> Components:
         with gr.Column(scale=3, min_width=200, elem_classes=["ce-control"]):
             run = gr.Dropdown(explorer.catalog.names, value=explorer.default_run, label="Run",
                               allow_custom_value=True, elem_id="run-select")
+        with gr.Column(scale=2, min_width=200, elem_classes=["ce-control"]):
+            criterion = gr.Radio(list(CRITERIA), value=DEFAULT_CRITERION, label="criterion", info=text.CRITERION_INFO,
+                                 elem_id="criterion")
         with gr.Column(scale=1, min_width=150):
             present = gr.Checkbox(False, label="Presentation mode", elem_id="present-toggle")
     run_info = gr.Markdown(captions.describe(first), elem_id="run-info", elem_classes=["ce-control"])
-    return dict(run=run, present=present, run_info=run_info)
+    return dict(run=run, criterion=criterion, present=present, run_info=run_info)
 
 
 def explore_tab(first: RunDashboard) -> Components:

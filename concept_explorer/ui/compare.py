@@ -16,10 +16,11 @@ class Compare:
         self.explorer = explorer
 
     @user_errors
-    def render_compare(self, run: str, other: str | None, index: float, smoothing: float, present: bool) -> list:
-        """Caption, then concept space and capability curves of each run; the right run at its checkpoint
-        nearest to the left one's step."""
-        dashboard = self.explorer.dashboard(run)
+    def render_compare(self, run: str, other: str | None, index: float, smoothing: float, present: bool,
+                       criterion: str) -> list:
+        """Caption, then concept space and capability curves of each run under one criterion; the right run at its
+        checkpoint nearest to the left one's step."""
+        dashboard = self.explorer.dashboard(run, criterion)
         i = dashboard.check_index(index)
         smoothing, large = limits.SMOOTHING.check("smoothing", smoothing), bool(present)
         step = dashboard.steps[i]
@@ -29,10 +30,11 @@ class Compare:
         if not other:
             empty = plot(message_spec(CHOOSE, 340, large))
             return [CHOOSE, *left, empty, empty]
-        second = self.explorer.dashboard(other)
+        second = self.explorer.dashboard(other, criterion)
         j = second.nearest_index(step)
         caption = (f"Left: {captions.describe(dashboard)}  \nRight: {captions.describe(second)}  \nThe right run is "
-                   f"shown at its checkpoint nearest to step {step:,}: step {second.steps[j]:,}.")
+                   f"shown at its checkpoint nearest to step {step:,}: step {second.steps[j]:,}. Both are scored "
+                   f"under the {criterion} criterion.")
         return [caption, *left,
                 plot(second.concept_space(j, smoothing, large=large, height=480,
                                           title=f"{second.run.name} · step {second.steps[j]:,}")),

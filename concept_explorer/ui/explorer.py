@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..analysis.definitions import DEFAULT_CRITERION
 from ..analysis.jobs import TrainingJob
 from ..analysis.live import LiveGenerator
 from ..core.run import RunFolderError
@@ -36,8 +37,8 @@ class Explorer:
         self.export_dir = Path(tempfile.mkdtemp(prefix="concept-explorer-exports-"))
         atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
 
-    def dashboard(self, run: Any) -> RunDashboard:
-        """The run's dashboard, or a ValueError a viewer can act on."""
+    def dashboard(self, run: Any, criterion: Any = DEFAULT_CRITERION) -> RunDashboard:
+        """The run's dashboard under `criterion`, or a ValueError a viewer can act on."""
         if not isinstance(run, str) or not run:
             raise ValueError("Choose a run first.")
-        return self.catalog.get(run)
+        return self.catalog.get(run, criterion)

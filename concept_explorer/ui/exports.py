@@ -42,13 +42,17 @@ class Exports:
         return str(path)
 
     @user_errors
-    def export_csv(self, run: str) -> str:
-        path = self._path(run, ".csv")
-        path.write_text(exports.to_csv(self.explorer.dashboard(run)))
+    def export_csv(self, run: str, criterion: str) -> str:
+        """The per-checkpoint table, accuracies under the chosen criterion."""
+        dashboard = self.explorer.dashboard(run, criterion)
+        path = self._path(run, f"-{dashboard.criterion}.csv")
+        path.write_text(exports.to_csv(dashboard))
         return str(path)
 
     @user_errors
-    def export_json(self, run: str) -> str:
-        path = self._path(run, ".json")
-        path.write_text(exports.to_json(self.explorer.dashboard(run)))
+    def export_json(self, run: str, criterion: str) -> str:
+        """Everything the page knows about the run under the chosen criterion (accuracies, curves, phases)."""
+        dashboard = self.explorer.dashboard(run, criterion)
+        path = self._path(run, f"-{dashboard.criterion}.json")
+        path.write_text(exports.to_json(dashboard))
         return str(path)

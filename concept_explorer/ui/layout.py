@@ -56,12 +56,12 @@ WRITE_URL_JS = """
 PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); return on; }"
 
 # Inputs and outputs the events share, by component name (a dataclass stands for the controls of its fields).
-VIEW = ["run", "checkpoint", "smoothing", "present"]
-LIVE = ["run", "checkpoint", "smoothing", "present", GenerationSettings]
+VIEW = ["run", "checkpoint", "smoothing", "present", "criterion"]
+LIVE = ["run", "checkpoint", "smoothing", "present", "criterion", GenerationSettings]
 LIVE_OUTPUTS = ["stepper", "live_state"]
-COMPARE = ["run", "compare", "checkpoint", "smoothing", "present"]
+COMPARE = ["run", "compare", "checkpoint", "smoothing", "present", "criterion"]
 COMPARE_OUTPUTS = ["compare_caption", "compare_left", "compare_left_curves", "compare_right", "compare_right_curves"]
-SWITCH_RUN = (["run", "checkpoint", "shown_run"], [*RUN_DEPENDENT, "shown_run"])
+SWITCH_RUN = (["run", "checkpoint", "criterion", "shown_run"], [*RUN_DEPENDENT, "shown_run"])
 LIVE_PROGRESS = dict(show_progress="hidden")
 """The stepper shows a stale live grid faded until the new one arrives; a spinner over the whole panel would hide
 the plots that scrubbing keeps moving."""
@@ -105,7 +105,7 @@ def redraw_after(page: Page, stepper: Stepper, compare: Compare, live: LivePanel
     """Redraw everything once a run (or a whole view) has been set: its numbers, then its grids, then the
     Compare tab, then a live generation."""
     view = page.on(event.then, stepper.show_run, VIEW, ["stepper"], api_name=f"{name}_view", **CHAINED, **INSTANT)
-    images = page.on(view.then, stepper.show_images, ["run"], ["stepper"],
+    images = page.on(view.then, stepper.show_images, ["run", "criterion"], ["stepper"],
                      api_name=f"{name}_images", **CHAINED, **INSTANT)
     compared = page.on(images.then, compare.render_compare, COMPARE, COMPARE_OUTPUTS, api_name=f"{name}_compare",
                        **CHAINED, **INSTANT)
@@ -146,8 +146,11 @@ def wire_explore(page: Page, stepper: Stepper, compare: Compare, live: LivePanel
 
 
 def wire_runs(page: Page, runs: Runs, trainer: TrainTab, redraw: Callable[[Dependency, str], None]) -> None:
-    """Switching runs, from the selector or from the Train tab's finished run."""
+    """Switching runs, from the selector or from the Train tab's finished run, and switching criteria (every
+    accuracy, curve, caption and phase of the run is redrawn under the new one)."""
     redraw(page.on(page["run"].input, runs.select_run, *SWITCH_RUN, api_name="select_run", **QUEUED), "select_run")
+    redraw(page.on(page["criterion"].input, runs.select_criterion, ["run", "criterion"], ["learning"],
+                   api_name="select_criterion", **QUEUED), "select_criterion")
     opened = page.on(page["train_open"].click, trainer.open_trained, [], ["run"], api_name="open_trained", **QUEUED)
     redraw(page.on(opened.then, runs.select_run, *SWITCH_RUN, api_name="open_trained_select", **CHAINED, **INSTANT),
            "open_trained")
@@ -156,8 +159,8 @@ def wire_runs(page: Page, runs: Runs, trainer: TrainTab, redraw: Callable[[Depen
 def wire_url(page: Page, demo: gr.Blocks, link: ViewLink, redraw: Callable[[Dependency, str], None]) -> None:
     """Open the view a link describes, then keep the address bar and the share link on the view."""
     redraw(page.on(demo.load, link.load_view, [], VIEW_CONTROLS, api_name="load_view", **QUEUED), "load_view")
-    view = ["run", "checkpoint", "compare", "smoothing", "present", GenerationSettings]
-    changes = [control.change for control in page.all(["run", "compare", "smoothing", "present",
+    view = ["run", "checkpoint", "compare", "smoothing", "present", "criterion", GenerationSettings]
+    changes = [control.change for control in page.all(["run", "compare", "smoothing", "present", "criterion",
                                                        *GenerationSettings.names()])]
     page.on(changes, link.view_query, view, ["url_state"], api_name="view_query", trigger_mode="always_last",
             **INSTANT)
@@ -179,6 +182,7 @@ def wire_exports(page: Page, exports: Exports) -> None:
             ["export_file"], api_name="export_grid", **TORCH)
     page.on(page["export_gif"].click, exports.export_gif, ["run", "smoothing"], ["export_file"],
             api_name="export_gif", concurrency_id="export", concurrency_limit=1)
-    page.on(page["export_csv"].click, exports.export_csv, ["run"], ["export_file"], api_name="export_csv", **QUEUED)
-    page.on(page["export_json"].click, exports.export_json, ["run"], ["export_file"], api_name="export_json",
-            **QUEUED)
+    page.on(page["export_csv"].click, exports.export_csv, ["run", "criterion"], ["export_file"],
+            api_name="export_csv", **QUEUED)
+    page.on(page["export_json"].click, exports.export_json, ["run", "criterion"], ["export_file"],
+            api_name="export_json", **QUEUED)

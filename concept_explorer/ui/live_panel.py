@@ -37,7 +37,7 @@ def live_view(dashboard: RunDashboard, result: LiveResult, state: LiveState, lar
             "src": raster.png_data_uri(raster.image_grid(result.images, columns=LIVE_COLUMNS, scale=1, pad=1),
                                        scale=1),
             "rows": [""] * rows, "colors": [], "title": f"Live generation at step {result.settings.step:,}",
-            "summary": _live_summary(result)}
+            "summary": _live_summary(result, dashboard.criterion)}
 
 
 class LivePanel:
@@ -45,21 +45,22 @@ class LivePanel:
         self.explorer = explorer
 
     @user_errors
-    def generate(self, run: str, index: float, smoothing: float, present: bool,
+    def generate(self, run: str, index: float, smoothing: float, present: bool, criterion: str,
                  settings: GenerationSettings) -> list:
-        """Sample the checkpoint at the panel's settings (cached) and show the samples in the stepper."""
-        dashboard = self.explorer.dashboard(run)
+        """Sample the checkpoint at the panel's settings (cached) and show the samples in the stepper, judged under
+        `criterion`."""
+        dashboard = self.explorer.dashboard(run, criterion)
         limits.SMOOTHING.check("smoothing", smoothing)  # a bad value is refused here too, as on every panel event
         result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
         state = _live_state(dashboard, result)
         return [gr.HTML(live=live_view(dashboard, result, state, bool(present))), state]
 
-    def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool,
+    def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool, criterion: str,
                          settings: GenerationSettings) -> list:
         """Follow the step control with the live generation, when the viewer wants that."""
         if not follow:
             return [gr.skip()] * 2
-        return self.generate(run, index, smoothing, present, settings)
+        return self.generate(run, index, smoothing, present, criterion, settings)
 
     @user_errors
     def prompt_class(self, run: str, label: str) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def _live_state(dashboard: RunDashboard, result: LiveResult) -> LiveState:
     return {"run": dashboard.run.name, "step": result.settings.step, "name": result.target_name, "points": points}
 
 
-def _live_summary(result: LiveResult) -> str:
+def _live_summary(result: LiveResult, criterion: str) -> str:
     s = result.settings
     parts = [f"Step {s.step:,}, prompt nearest {result.target_name}"]
     if s.overprompt:
@@ -91,7 +92,7 @@ def _live_summary(result: LiveResult) -> str:
         parts.append(f"embedding from step {s.patch_step:,}")
     if s.guidance != 1.0:
         parts.append(f"guidance {s.guidance:g}")
-    text = ", ".join(parts) + f". {result.summary()} ({s.samples} samples, {s.sample_steps} sampling steps, seed "
+    text = ", ".join(parts) + f". {result.summary(criterion)} ({criterion} criterion; {s.samples} samples, {s.sample_steps} sampling steps, seed "
     text += f"{s.seed}; {result.seconds:.2f} s)"
     for note in result.notes:
         text += f" {note}"

@@ -47,9 +47,9 @@ class Runs:
         self.explorer = explorer
 
     @user_errors
-    def select_run(self, run: str, index: float, shown_run: str | None = None) -> dict[str, Any]:
+    def select_run(self, run: str, index: float, criterion: str, shown_run: str | None = None) -> dict[str, Any]:
         """Switch runs, keeping the training step as close as the new run's checkpoints allow."""
-        dashboard = self.explorer.dashboard(run)
+        dashboard = self.explorer.dashboard(run, criterion)
         step = None
         if shown_run and shown_run != run:
             try:
@@ -59,6 +59,11 @@ class Runs:
                 step = None
         new_index = dashboard.nearest_index(step) if step is not None else len(dashboard.steps) - 1
         return {**run_controls(dashboard, new_index, self.explorer.catalog.names), "shown_run": run}
+
+    @user_errors
+    def select_criterion(self, run: str, criterion: str) -> str:
+        """The learning steps under the chosen criterion (the panels follow in the events after this one)."""
+        return captions.learning_summary(self.explorer.dashboard(run, criterion))
 
 
 def _axis_label(concept: str) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from ..analysis.definitions import CRITERIA, DEFAULT_CRITERION
 from ..core import limits
-from .link import Flag, Number, Text, keys, read_params, setting, write_params
+from .link import Choice, Flag, Number, Text, keys, read_params, setting, write_params
 from .settings import GenerationSettings
 
 GRADIO_PARAMS = {"__theme", "view"}
@@ -27,6 +28,7 @@ class ViewState:
     compare: str | None = setting(None, Text("vs"))
     smoothing: float = setting(0.0, Number("smooth", limits.SMOOTHING))
     present: bool = setting(False, Flag("present"))
+    criterion: str = setting(DEFAULT_CRITERION, Choice("criterion", CRITERIA, " or ".join(CRITERIA)))
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
     def to_query(self) -> str:

@@ -39,8 +39,8 @@ def stepper_component() -> gr.HTML:
 
 
 class Stepper:
-    """Builds the stepper's props: a run's view (kept by its dashboard, per smoothing and type size) and its
-    grids."""
+    """Builds the stepper's props: a run's view (kept by its dashboard, one per criterion, per smoothing and type
+    size) and its grids."""
 
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
@@ -60,17 +60,18 @@ class Stepper:
         self._images(dashboard)
 
     @user_errors
-    def show_run(self, run: str, index: float, smoothing: float, present: bool) -> gr.HTML:
-        """The run's view, opening at checkpoint `index` (the browser keeps its own step when the run is the one
-        it already shows)."""
-        dashboard = self.explorer.dashboard(run)
+    def show_run(self, run: str, index: float, smoothing: float, present: bool, criterion: str) -> gr.HTML:
+        """The run's view under `criterion`, opening at checkpoint `index` (the browser keeps its own step when the
+        run is the one it already shows)."""
+        dashboard = self.explorer.dashboard(run, criterion)
         view = self._view(dashboard, limits.SMOOTHING.check("smoothing", smoothing), bool(present))
         return gr.HTML(view=view | {"start": dashboard.check_index(index)})
 
     @user_errors
-    def show_images(self, run: str) -> gr.HTML:
-        """The run's sample grids, sent after its numbers so the plots appear first."""
-        return gr.HTML(images=self._images(self.explorer.dashboard(run)))
+    def show_images(self, run: str, criterion: str) -> gr.HTML:
+        """The run's sample grids, sent after its numbers so the plots appear first (the phase strip follows the
+        criterion)."""
+        return gr.HTML(images=self._images(self.explorer.dashboard(run, criterion)))
 
     @user_errors
     def settle(self, run: str, event: gr.EventData) -> int:

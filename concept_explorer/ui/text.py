@@ -13,6 +13,12 @@ STEP_HELP = (
     "F goes full screen; the ? button takes the guided tour."
 )
 
+CRITERION_INFO = (
+    "strict: a colour must lie within the class's range (±0.05), else it is in between; lenient: the red/blue "
+    "midpoint decides."
+)
+"""One line under the criterion selector (analysis/definitions.py states both criteria)."""
+
 CONCEPT_SPACE_HELP = (
     "**Concept space.** Each line follows one class prompt through training: a classifier probe reads every "
     "generated image and reports how blue (x) and how small (y) it looks; the line joins the class averages at each "

@@ -15,7 +15,7 @@ from .settings import DIRECTION_CUSTOM, GenerationSettings
 from .state import ViewState
 
 VIEW_CONTROLS = tuple(dict.fromkeys((*RUN_DEPENDENT, *GenerationSettings.names(), "compare", "smoothing", "present",
-                                     "weights_box", "shown_run")))
+                                     "criterion", "weights_box", "shown_run")))
 """The names of the controls `load_view` sets (a control appears once among an event's outputs)."""
 
 
@@ -24,7 +24,7 @@ class ViewLink:
         self.explorer = explorer
 
     def view_query(self, run: str, index: float, compare: str | None, smoothing: float, present: bool,
-                   settings: GenerationSettings) -> str:
+                   criterion: str, settings: GenerationSettings) -> str:
         """The query string of the current view. Never fails: a half-typed value is just left out."""
         try:
             dashboard = self.explorer.catalog.get(run)
@@ -32,12 +32,13 @@ class ViewLink:
         except (RunFolderError, ValueError):
             return ""
         state = ViewState(run=run if run != self.explorer.default_run else None, step=step,
-                          compare=compare or None, smoothing=smoothing, present=bool(present), generation=settings)
+                          compare=compare or None, smoothing=smoothing, present=bool(present), criterion=criterion,
+                          generation=settings)
         return state.to_query()
 
     @staticmethod
     def _phase_index(dashboard: RunDashboard, phase: str, problems: list[str]) -> int:
-        """The checkpoint of a phase named in a link: its number in time order (1-4) or its name."""
+        """The checkpoint of a phase named in a link: its number in time order (1, 2, …) or its name."""
         phases = list(dashboard.jump_targets.items())  # in time order
         named = {name: step for name, step in phases} | {str(k + 1): step for k, (_, step) in enumerate(phases)}
         named |= {name.split()[0]: step for name, step in phases}  # "hidden", "training", …
@@ -56,7 +57,7 @@ class ViewLink:
         if run not in names:
             problems.append(f"The link's run {run!r} is not on this server; showing {self.explorer.default_run}.")
             run = self.explorer.default_run
-        dashboard = self.explorer.catalog.get(run)
+        dashboard = self.explorer.catalog.get(run, state.criterion)  # the phases a link names are the criterion's
         index = 0  # the story starts at the start, unless the link names a step or a phase
         if state.step is not None:
             index = dashboard.nearest_index(state.step)
@@ -71,6 +72,6 @@ class ViewLink:
             values[name] = {**values[name], "value": value} if name in values else value
         return values | {
             "compare": gr.update(choices=[""] + names, value=compare or ""), "smoothing": state.smoothing,
-            "present": state.present, "weights_box": gr.update(visible=settings.direction == DIRECTION_CUSTOM),
+            "present": state.present, "criterion": state.criterion, "weights_box": gr.update(visible=settings.direction == DIRECTION_CUSTOM),
             "shown_run": run,
         }

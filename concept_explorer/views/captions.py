@@ -9,12 +9,12 @@ from .run_view import RunDashboard
 
 
 def step_caption(view: RunDashboard, index: int) -> str:
-    """One line about the held-out class at checkpoint `index`."""
+    """One line about the held-out class at checkpoint `index`, under the view's criterion."""
     c = view.labels.index(view.heldout_label)
     outcomes = view.evaluation.outcomes[index][c]
     correct = outcomes.get(view.heldout_label, 0.0)
     others = {k: v for k, v in outcomes.items() if k != view.heldout_label}
-    text = f"Prompted as {view.heldout_name}, {correct:.0%} of the samples are {view.heldout_name}"
+    text = f"Prompted as {view.heldout_name}, {correct:.0%} of the samples are {view.heldout_name} ({view.criterion})"
     if others:
         label, share = max(others.items(), key=lambda item: item[1])
         name = {NONE: "no object", BETWEEN: "in between classes"}.get(label) or view.names[view.labels.index(label)]
@@ -66,4 +66,5 @@ def learning_summary(view: RunDashboard) -> str:
             gap = view.curves.gap(family) if family != "plain" else None
             extra = f" (gap {gap} steps)" if gap is not None else ""
             rows.append(f"{plots.FAMILY_NAMES.get(family, family)} → {view.heldout_name}: {learned}{extra}")
-    return "Learning steps (first checkpoint of ≥3 in a row at ≥80 % correct): " + "; ".join(rows) + "."
+    return (f"Learning steps under the {view.criterion} criterion (first checkpoint of ≥3 in a row at ≥80 % "
+            "correct): " + "; ".join(rows) + ".")

@@ -1,5 +1,6 @@
 """The runs the app offers: every run folder under the given roots (checkpoints/, runs/) plus folders named on the
-command line, each by a unique name, with its view built once and rebuilt when the run changes on disk."""
+command line, each by a unique name, with its view built once per criterion and rebuilt when the run changes on
+disk."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..analysis.definitions import DEFAULT_CRITERION, check_criterion
 from ..core.run import RunFolderError, RunLayout
 from .run_view import RunDashboard
 
@@ -19,7 +21,7 @@ class RunCatalog:
         self.extra = [Path(p).resolve() for p in extra]
         self.paths: dict[str, Path] = {}
         self.problems: dict[str, str] = {}
-        self._dashboards: dict[str, tuple[tuple, RunDashboard]] = {}
+        self._dashboards: dict[tuple[str, str], tuple[tuple, RunDashboard]] = {}  # (name, criterion) → (stamp, view)
         self._lock = threading.RLock()
         self.refresh()
 
@@ -49,20 +51,22 @@ class RunCatalog:
             self.problems[name] = str(error)
             return None
 
-    def get(self, name: str) -> RunDashboard:
-        """The dashboard of a run by name; a clear RunFolderError for an unknown or unusable run."""
+    def get(self, name: str, criterion: str = DEFAULT_CRITERION) -> RunDashboard:
+        """The dashboard of a run by name under a criterion (definitions.CRITERIA); a clear RunFolderError for an
+        unknown or unusable run, a ValueError for an unknown criterion."""
+        check_criterion(criterion)
         with self._lock:
             if name not in self.paths:
                 known = ", ".join(self.paths) or "none"
                 raise RunFolderError(f"Unknown run {name!r}; available runs: {known}.")
             path = self.paths[name]
             stamp = RunLayout(path).stamp()
-            cached = self._dashboards.get(name)
+            cached = self._dashboards.get((name, criterion))
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        dashboard = RunDashboard.load(path)
+        dashboard = RunDashboard.load(path, criterion)
         with self._lock:
-            self._dashboards[name] = (stamp, dashboard)
+            self._dashboards[(name, criterion)] = (stamp, dashboard)
             self.problems.pop(name, None)
         return dashboard
 

@@ -161,7 +161,7 @@ class RunDashboard:
         return plots.accuracy_spec(
             self.steps, self.names, self.heldout, self.evaluation.concept_accuracy, self.evaluation.joint_accuracy,
             self.concepts, learning, current_step=None if index is None else self.steps[index], large=large,
-            height=height,
+            height=height, title=f"Accuracy per class ({self.criterion})",
         )
 
     def phase_spans(self) -> dict[str, tuple[int, int]]:
@@ -179,6 +179,7 @@ class RunDashboard:
             self.curves.steps, self.curves.joint, learned, self.heldout_name,
             current_step=None if index is None else self.steps[index], best_key=self.curves.best_key, large=large,
             height=height, step_range=shown, phases=self.phase_spans(),
+            title=f"Hidden capability: {self.heldout_name} ({self.criterion})",
         )
 
     # -- stored samples -----------------------------------------------------------------------------------------------
