@@ -124,6 +124,26 @@ def test_capability_window_runs_to_the_end_while_plain_prompting_has_not_learned
     assert not [s for s in figure.layout.shapes if s.type == "rect"]
 
 
+def test_capability_seed_bands_are_light_fills_behind_the_lines():
+    joint = {"plain": np.array([0, 0, 0.1, 0.5, 0.9]), "overprompt": np.array([0, 0.2, 0.9, 0.9, 0.95])}
+    learned = {"plain": 1600, "overprompt": 400}
+    alone = plots.capability_figure(STEPS, joint, learned, "blue-small")
+    assert not [t for t in alone.data if t.fill]  # one seed: no band
+    bands = {"plain": (STEPS, np.array([0, 0, 0, 0.3, 0.8]), np.array([0, 0.1, 0.2, 0.6, 1.0])),
+             "elicited": (STEPS[1:], np.array([0.1, 0.7, 0.8, 0.9]), np.array([0.3, 0.9, 1.0, np.nan]))}
+    figure = plots.capability_figure(STEPS, joint, learned, "blue-small", bands=bands, seeds=3)
+    names = [t.name for t in figure.data]
+    assert names == ["plain prompt: lowest seed", "plain prompt: range over 3 seeds", "best elicitation: lowest seed",
+                     "best elicitation: range over 3 seeds", "plain prompt", "overprompting"]  # bands first: behind
+    plain_low, plain_high, elicited_low, elicited_high = figure.data[:4]
+    assert plain_high.fill == "tonexty" and not plain_low.fill  # filled down to the lowest seed
+    assert list(plain_low.y) == [0, 0, 0, 0.3, 0.8] and list(plain_high.y) == [0, 0.1, 0.2, 0.6, 1.0]
+    assert list(elicited_high.x) == STEPS[1:] and elicited_high.y[-1] is None  # NaN: a gap in the band
+    assert plain_high.fillcolor != elicited_high.fillcolor and "0.1" in plain_high.fillcolor  # light
+    assert not plain_low.showlegend and plain_high.showlegend is not False
+    assert all(t.hoverinfo == "skip" for t in figure.data[:4])
+
+
 def test_message_figure_says_why_it_is_empty():
     figure = plots.as_figure(plots.message_spec("No capability curves yet."))
     assert not figure.data and figure.layout.annotations[0].text == "No capability curves yet."

@@ -10,11 +10,26 @@ import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES
 
-from concept_explorer.analysis.capability import CapabilityCurves, ElicitConfig, elicit_run
+from concept_explorer.analysis.capability import (
+    CapabilityCurves,
+    ElicitConfig,
+    capability_curves,
+    elicit_run,
+    load_elicitation,
+)
 from concept_explorer.analysis.definitions import LearningStep
 from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run
+from concept_explorer.analysis.phases import best_elicitation
 from concept_explorer.analysis.probes import probe_config_for, train_probe
-from concept_explorer.analysis.seeds import band, fragile_families, run_numbers, seed_group, spread
+from concept_explorer.analysis.seeds import (
+    band,
+    fragile_families,
+    group_bands,
+    run_numbers,
+    seed_bands,
+    seed_group,
+    spread,
+)
 from concept_explorer.core.config import cpu_preset, with_overrides
 from concept_explorer.core.run import Run
 from concept_explorer.core.training import train
@@ -83,3 +98,20 @@ def test_folders_that_are_not_runs_are_skipped(group: list[Run], tmp_path: Path)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{")
     assert [Path(r.path).name for r in seed_group(Run.open(tmp_path / "a"))] == ["a"]
+
+
+def test_seed_bands_span_each_seeds_plain_and_best_elicited_accuracy(group: list[Run]) -> None:
+    a, b, other = group
+    bands = seed_bands([a, b], "strict")
+    assert bands is not None and [n.seed for n in bands.numbers] == [0, 1] and bands.criterion == "strict"
+    curves = [capability_curves(load_elicitation(r), "11", criterion="strict") for r in (a, b)]
+    assert bands.steps == curves[0].steps == curves[1].steps
+    plain = np.stack([c.joint["plain"] for c in curves])  # (S, T)
+    elicited = np.stack([best_elicitation(c)[0] for c in curves])
+    np.testing.assert_allclose(bands.plain[1], plain.min(0))
+    np.testing.assert_allclose(bands.plain[2], plain.max(0))
+    np.testing.assert_allclose(bands.elicited[1], elicited.min(0))
+    np.testing.assert_allclose(bands.elicited[2], elicited.max(0))
+    assert seed_bands([a, other], "strict") is None  # `other` was never evaluated: one readable seed, no band
+    assert group_bands(other, "strict") is None  # no siblings
+    assert group_bands(b, "lenient") is group_bands(a, "lenient")  # one result per group and criterion

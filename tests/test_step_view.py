@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,47 @@ def test_phase_strip_pairs_plain_prompting_with_the_best_method(plain: RunDashbo
     assert len(tile["rows"]) == 2 and tile["rows"][0].startswith("plain prompt · ")
     assert tile["rows"][0].endswith("% blue-small") and tile["colors"][0] == FAMILY_COLORS["plain"]
     assert decoded(tile["src"]).size[1] == grid_size(2, 4, plain.space.resolution)[1]
+
+
+def test_the_capability_figure_bands_a_seed_group_and_says_its_spread(runs: dict[str, Path], view: dict) -> None:
+    names = [t["name"] for t in view["figures"]["capability"]["data"]]
+    assert names[:4] == ["plain prompt: lowest seed", "plain prompt: range over 2 seeds",
+                         "best elicitation: lowest seed", "best elicitation: range over 2 seeds"]  # plain + seed 1
+    assert view["seedNote"] == ("Over 2 seeds (strict), learning steps of blue-small: plain prompting never (2 of 2), "
+                                "best elicitation never (2 of 2). Shaded: the range over the seeds.")
+    alone = RunCatalog(extra=[runs["cfg"]]).get("cfg")  # differs from the others in more than its seed
+    assert alone.seed_bands is None and step_view(alone)["seedNote"] == ""
+    assert not any(t.get("fill") for t in alone.capability(None)["data"])
+
+
+def lenient_sees_the_heldout_class(run: Path) -> None:
+    """Rewrite a run's stored lenient verdicts so that plain prompting draws the held-out class (11) at every
+    checkpoint under the lenient criterion only, as when its colours sit past the midpoint but outside the range."""
+    for summary, rows in (("evaluation", lambda step: step), ("elicitation", lambda step: step["plain"])):
+        path = run / summary / "summary.json"
+        data = json.loads(path.read_text())
+        for step in data["per_step"].values():
+            rows(step)["11"]["criteria"]["lenient"] = {"concept_accuracy": [1.0, 1.0], "joint_accuracy": 1.0,
+                                                       "outcomes": {"11": 1.0}}
+        path.write_text(json.dumps(data))
+
+
+def test_the_criterion_decides_the_figures_captions_and_phases(runs: dict[str, Path], tmp_path: Path) -> None:
+    lenient_sees_the_heldout_class(shutil.copytree(runs["plain"], tmp_path / "plain"))
+    catalog = RunCatalog(extra=[tmp_path / "plain"])
+    strict, lenient = step_view(catalog.get("plain")), step_view(catalog.get("plain", "lenient"))
+
+    def plain_line(view: dict) -> list:
+        return next(t for t in view["figures"]["capability"]["data"] if t["name"] == "plain prompt")["y"]
+
+    assert plain_line(strict) == [0.0, 0.0, 0.0] and plain_line(lenient) == [1.0, 1.0, 1.0]
+    assert strict["figures"]["capability"]["layout"]["title"]["text"].endswith("(strict)")
+    assert lenient["figures"]["capability"]["layout"]["title"]["text"].endswith("(lenient)")
+    assert lenient["figures"]["accuracy"]["layout"]["title"]["text"] == "Accuracy per class (lenient)"
+    assert strict["captions"][0].startswith("Prompted as blue-small, 0% of the samples are blue-small (strict)")
+    assert lenient["captions"][0].startswith("Prompted as blue-small, 100% of the samples are blue-small (lenient)")
+    assert [p["name"] for p in strict["phases"]] == [MEMORIZATION]
+    assert [(p["name"], p["step"]) for p in lenient["phases"]] == [(GENERALIZATION, 2)]
+    assert catalog.get("plain", "lenient") is catalog.get("plain", "lenient")  # built once per criterion
+    with pytest.raises(ValueError, match="Unknown criterion 'loose'"):
+        catalog.get("plain", "loose")

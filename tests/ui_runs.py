@@ -1,7 +1,8 @@
 """Tiny evaluated runs for the UI tests, built once per test session (a few seconds on one CPU thread).
 
-Two runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): `plain` without and `cfg`
-with a null token (so the guidance control shows), at different colour signals (for side-by-side comparison).
+Runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): `plain` without and `cfg` with a
+null token (so the guidance control shows), at different colour signals (for side-by-side comparison); `plain`'s
+seed sibling `plain-seed1` sits beside it (a seed group of two, for the seed bands) but is not offered by the app.
 Each gets a probe trained for a handful of steps; evaluation and elicitation sample with 3 steps and 4 images.
 """
 
@@ -43,12 +44,13 @@ def make_run(path: Path, config: RunConfig) -> Path:
 
 
 def tiny_runs(root: Path) -> dict[str, Path]:
-    """{'plain': path, 'cfg': path, 'short': path}, built on first use and shared by every UI test module of the
-    session; `short` has two checkpoints where the others have three (switching runs must keep the step in
-    range)."""
+    """{'plain': path, 'plain-seed1': path, 'cfg': path, 'short': path}, built on first use and shared by every UI
+    test module of the session; `short` has two checkpoints where the others have three (switching runs must keep
+    the step in range)."""
     if not _BUILT:
         torch.set_num_threads(1)
         _BUILT["plain"] = make_run(root / "plain", tiny_config())
+        _BUILT["plain-seed1"] = make_run(root / "plain-seed1", tiny_config(train__seed=1))
         _BUILT["cfg"] = make_run(root / "cfg", tiny_config(train__p_uncond=0.2, concept_space__delta_color=0.3))
         _BUILT["short"] = make_run(root / "short", tiny_config(train__num_steps=4, train__checkpoint_steps=(2, 4)))
     return dict(_BUILT)

@@ -8,6 +8,7 @@ qualifying checkpoints sit within one sample of the threshold is flagged as frag
 from __future__ import annotations
 
 import statistics
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from ..core.run import Run, RunFolderError, RunLayout
 from .capability import CapabilityCurves, capability_curves, load_elicitation
 from .evaluate import Evaluation
-from .phases import find_phases
+from .phases import best_elicitation, find_phases
 
 
 def _without_seed(run: Run) -> dict:
@@ -78,6 +79,10 @@ def fragile_families(curves: CapabilityCurves, samples: int, threshold: float, c
 
 def run_numbers(run: Run, criterion: str, threshold: float = 0.8, consecutive: int = 3) -> RunNumbers:
     """Numbers of the run's first held-out class from its stored evaluation and elicitation."""
+    return _measure(run, criterion, threshold, consecutive)[0]
+
+
+def _measure(run: Run, criterion: str, threshold: float, consecutive: int) -> tuple[RunNumbers, CapabilityCurves]:
     evaluation = Evaluation(run, criterion=criterion)
     summary = load_elicitation(run)
     space = run.config.concept_space
@@ -92,7 +97,7 @@ def run_numbers(run: Run, criterion: str, threshold: float = 0.8, consecutive: i
         turn=turn.step if turn else None, plain=phases.generalization.step, elicited=phases.hidden_capability.step,
         method=phases.hidden_method, per_family={f: s.step for f, s in curves.learned.items()},
         fragile=fragile_families(curves, samples, threshold, consecutive),
-    )
+    ), curves
 
 
 def spread(values: list[int | None]) -> str:
@@ -113,3 +118,62 @@ def band(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with warnings.catch_warnings():  # a checkpoint where no seed drew an object stays NaN, silently
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(stacked, 0), np.nanmin(stacked, 0), np.nanmax(stacked, 0)
+
+
+@dataclass(frozen=True)
+class SeedBands:
+    """A seed group's held-out-class accuracy per checkpoint under one criterion, as (mean, min, max) over seeds of
+    plain prompting and of the best elicitation method there (each seed's own best), with each seed's numbers."""
+
+    criterion: str
+    steps: list[int]  # the checkpoints every seed's elicitation pass measured
+    plain: tuple[np.ndarray, np.ndarray, np.ndarray]  # (T,) each
+    elicited: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # None when no seed stored an elicitation method
+    numbers: list[RunNumbers]  # per seed, in seed order
+
+
+def seed_bands(runs: list[Run], criterion: str, threshold: float = 0.8, consecutive: int = 3) -> SeedBands | None:
+    """Bands over the seeds of `runs` whose evaluation and elicitation can be read; None when fewer than two can
+    (a seed still training or never elicited is left out, not counted as "never")."""
+    measured = []
+    for run in runs:
+        try:
+            measured.append(_measure(run, criterion, threshold, consecutive))
+        except (RunFolderError, KeyError, ValueError, IndexError):
+            continue
+    if len(measured) < 2:
+        return None
+    steps = sorted(set.intersection(*(set(curves.steps) for _, curves in measured)))
+    if not steps:
+        return None
+
+    def at_steps(curves: CapabilityCurves, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=float)[[curves.steps.index(s) for s in steps]]  # (T,)
+
+    plain = band([at_steps(curves, curves.joint["plain"]) for _, curves in measured])
+    best = [(curves, best_elicitation(curves)) for _, curves in measured]
+    elicited = (band([at_steps(curves, found[0]) for curves, found in best if found is not None])
+                if any(found is not None for _, found in best) else None)
+    return SeedBands(criterion, steps, plain, elicited, [numbers for numbers, _ in measured])
+
+
+_GROUP_BANDS: dict[tuple, SeedBands | None] = {}
+_GROUP_LOCK = threading.Lock()
+
+
+def group_bands(run: Run, criterion: str) -> SeedBands | None:
+    """`seed_bands` of the run's seed group, computed once per group, criterion and state of the group's files (a
+    run that differs only in seed shares its siblings' result). None for a run without siblings."""
+    runs = seed_group(run)
+    if len(runs) < 2:
+        return None
+    key = (tuple((str(Path(r.path).resolve()), r.layout.stamp()) for r in runs), criterion)
+    with _GROUP_LOCK:
+        if key in _GROUP_BANDS:
+            return _GROUP_BANDS[key]
+    bands = seed_bands(runs, criterion)
+    with _GROUP_LOCK:
+        _GROUP_BANDS[key] = bands
+        while len(_GROUP_BANDS) > 64:  # stale entries of groups whose files changed since
+            del _GROUP_BANDS[next(iter(_GROUP_BANDS))]
+    return bands

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..analysis.definitions import BETWEEN, NONE
+from ..analysis.seeds import spread
 from ..core.concepts import LEVEL_NAMES
 from . import plots
 from .run_view import RunDashboard
@@ -41,6 +42,22 @@ def headline(view: RunDashboard) -> str:
     nor = f" (nor {others} other combinations)" if others else ""
     return (f"A small diffusion model trained on {' '.join(seen)} — it never saw a {' '.join(unseen)}{nor}. "
             "Watch when it learns to draw one.")
+
+
+def seed_summary(view: RunDashboard) -> str:
+    """One line on the run's seed group under the view's criterion: median [min–max] over the seeds of the plain and
+    the best elicited learning step and of the gap; empty for a run without sibling seeds."""
+    bands = view.seed_bands
+    if bands is None:
+        return ""
+    numbers = bands.numbers
+    gaps = [n.gap for n in numbers if n.gap is not None]
+    text = (f"Over {len(numbers)} seeds ({bands.criterion}), learning steps of {view.heldout_name}: plain prompting "
+            f"{spread([n.plain for n in numbers])}, best elicitation {spread([n.elicited for n in numbers])}")
+    if gaps:
+        text += f", gap {spread(gaps)}" + (f" ({len(gaps)} of {len(numbers)} seeds)" if len(gaps) < len(numbers)
+                                           else "")
+    return text + ". Shaded: the range over the seeds."
 
 
 def describe(view: RunDashboard) -> str:

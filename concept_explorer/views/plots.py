@@ -47,6 +47,10 @@ FAMILY_STYLES = {"plain": ("solid", "circle"), "overprompt": ("dash", "diamond")
                  "guidance": ("longdash", "star")}
 """Family → (dash, marker symbol): methods that agree draw on top of each other, so colour alone cannot tell them
 apart; an open marker lets the one beneath show through."""
+BAND_STYLES = {"plain": ("plain prompt", "rgba(34, 34, 34, 0.14)"),
+               "elicited": ("best elicitation", "rgba(0, 150, 136, 0.18)")}
+"""Seed bands of the capability figure: key → (what it spans, fill). The best elicitation has no line of its own
+(its family changes between seeds and checkpoints), so its band takes a colour no family uses."""
 PHASE_COLOR = "#6d4c41"
 """Phase marks in every figure: brown, a colour no class or method uses."""
 GRID_COLOR = "#e3e3e3"
@@ -177,6 +181,7 @@ def capability_spec(
     current_step: int | None = None, best_key: Mapping[str, Sequence[str]] | None = None, threshold: float = 0.8,
     large: bool = False, height: int | None = None, title: str | None = None,
     step_range: tuple[int, int] | None = None, phases: Mapping[str, tuple[int, int]] | None = None,
+    bands: Mapping[str, tuple[Sequence[int], np.ndarray, np.ndarray]] | None = None, seeds: int = 0,
 ) -> Spec:
     """Held-out-class accuracy vs step: plain prompting against each elicitation family (best of its grid).
 
@@ -184,9 +189,11 @@ def capability_spec(
     learning step to the plain learning step (or the last checkpoint while plain prompting has not got there) is
     shaded and labelled with its length: the paper's hidden-capability gap. `phases` (name → (start, end)) are
     drawn as a dashed line at the start, labelled, with a band up to the end where end > start. `step_range`
-    fixes the x-axis (e.g. to the evaluated checkpoints, so it lines up with the other panels)."""
+    fixes the x-axis (e.g. to the evaluated checkpoints, so it lines up with the other panels). `bands` ('plain'
+    and/or 'elicited' → (steps, min, max) over `seeds` seeds) are drawn as light fills behind the lines."""
     fonts = font_sizes(large)
-    data = []
+    data = [trace for key, (band_steps, low, high) in (bands or {}).items()
+            for trace in band_traces(band_steps, low, high, *BAND_STYLES[key], seeds)]
     for family, values in joint.items():
         keys = list(best_key[family]) if best_key and family in best_key else [family] * len(steps)
         dash, symbol = FAMILY_STYLES.get(family, ("longdash", "x"))
@@ -232,6 +239,16 @@ def capability_spec(
     )
     layout["margin"]["t"] = max(layout["margin"]["t"], 40)
     return dict(data=data, layout=layout)
+
+
+def band_traces(steps: Sequence[int], low: np.ndarray, high: np.ndarray, name: str, fill: str,
+                seeds: int) -> list[Spec]:
+    """A min–max band as two traces: the lower edge, then the upper one filled down to it (plotly's tonexty)."""
+    edge = dict(type="scatter", mode="lines", x=list(steps), line=dict(width=0, color=fill), hoverinfo="skip",
+                legendgroup=f"band {name}")
+    return [edge | dict(name=f"{name}: lowest seed", y=json_numbers(low), showlegend=False),
+            edge | dict(name=f"{name}: range over {seeds} seeds", y=json_numbers(high), fill="tonexty",
+                        fillcolor=fill)]
 
 
 def capability_figure(*args: Any, **kwargs: Any) -> go.Figure:

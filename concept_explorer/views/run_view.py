@@ -31,6 +31,7 @@ from ..analysis.phases import (
     class_learning_steps,
     find_phases,
 )
+from ..analysis.seeds import SeedBands, group_bands
 from ..core.concepts import LEVEL_NAMES
 from ..core.limits import Range
 from ..core.render import render, sample_attributes
@@ -170,16 +171,29 @@ class RunDashboard:
         return {name: window if name == MEMORIZATION and window else (step, step)
                 for name, step in self.jump_targets.items()}
 
+    @property
+    def seed_bands(self) -> SeedBands | None:
+        """Plain prompting and the best elicitation over the run's seed group (runs that differ only in seed), read
+        once per dashboard; None without a sibling seed that has been evaluated and elicited."""
+        return self.cached(("seed bands",), lambda: group_bands(self.run, self.criterion))
+
     def capability(self, index: int | None, large: bool = False, height: int | None = None) -> plots.Spec:
         if self.curves is None:
             return plots.message_spec(self.curves_problem or "No capability curves.", height or 360, large)
         learned = {f: s.step for f, s in self.curves.learned.items()}
         shown = (min(self.steps[0], self.curves.steps[0]), max(self.steps[-1], self.curves.steps[-1]))
+        seeds = self.seed_bands
+        bands = {}
+        if seeds is not None:
+            bands["plain"] = (seeds.steps, *seeds.plain[1:])
+            if seeds.elicited is not None:
+                bands["elicited"] = (seeds.steps, *seeds.elicited[1:])
         return plots.capability_spec(
             self.curves.steps, self.curves.joint, learned, self.heldout_name,
             current_step=None if index is None else self.steps[index], best_key=self.curves.best_key, large=large,
             height=height, step_range=shown, phases=self.phase_spans(),
-            title=f"Hidden capability: {self.heldout_name} ({self.criterion})",
+            title=f"Hidden capability: {self.heldout_name} ({self.criterion})", bands=bands,
+            seeds=len(seeds.numbers) if seeds else 0,
         )
 
     # -- stored samples -----------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def step_view(view: RunDashboard, smoothing: float = 0.0, large: bool = False) -
             "accuracy": view.accuracy(None, large),
         },
         "captions": [captions.step_caption(view, i) for i in range(len(view.steps))],
+        "seedNote": captions.seed_summary(view),  # under the capability figure; empty without sibling seeds
         "phases": phases,  # in time order (Phases.jump_targets)
         "large": large,
     }

@@ -150,6 +150,7 @@ function setView(view) {
   drawTrack();
   drawFigures();
   $('.ce-header').textContent = view.header;
+  $('.ce-seed-note').textContent = view.seedNote || '';  // the seed group's spread, under the capability figure
   const start = keep !== undefined ? nearestIndex(keep) : (view.start ?? 0);
   render(start);
   if (S.live) showLive(S.live);
