@@ -214,6 +214,20 @@ def test_concept_space_labels_the_phases_on_the_heldout_trajectory(coordinates):
     json.dumps(spec, allow_nan=False)
 
 
+def test_concept_space_stars_the_sudden_turn_on_the_heldout_trajectory(coordinates):
+    plain = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES)
+    assert not [t for t in plain["data"] if t["name"] == "sudden turn"]
+    spec = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, turn=390,
+                                            smoothing=1.0)  # 390: nearest checkpoint is 400
+    (star,) = [t for t in spec["data"] if t["name"] == "sudden turn"]
+    trajectory = spec["data"][3]  # the held-out class as drawn (smoothed)
+    assert (star["x"], star["y"]) == ([trajectory["x"][2]], [trajectory["y"][2]])
+    assert star["marker"]["symbol"] == "star" and star["text"] == ["turn"] and "step 400" in star["hovertemplate"]
+    gone = concept_space.concept_space_spec(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, turn=100)
+    assert not [t for t in gone["data"] if t["name"] == "sudden turn"]  # the held-out class drew nothing there
+    concept_space.concept_space_figure(STEPS, LABELS, NAMES, coordinates, HELDOUT, AXES, turn=400)  # valid plotly
+
+
 def test_live_samples_on_one_corner_are_spread_and_counted(coordinates):
     """16 samples split 8/8 between two corners must not look like two marks."""
     live = np.array([[0.99, 0.98]] * 8 + [[0.02, 0.97]] * 8)

@@ -5,6 +5,7 @@ as native-resolution PNGs."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import shutil
@@ -15,7 +16,8 @@ import pytest
 from PIL import Image
 from ui_runs import tiny_runs
 
-from concept_explorer.analysis.phases import GENERALIZATION, HIDDEN, MEMORIZATION, TRAINING
+from concept_explorer.analysis.phases import GENERALIZATION, HIDDEN, MEMORIZATION, TRAINING, TURN
+from concept_explorer.analysis.turn import TurningPoint
 from concept_explorer.views import captions
 from concept_explorer.views.catalog import RunCatalog
 from concept_explorer.views.images import class_colors
@@ -211,3 +213,17 @@ def test_the_criterion_decides_the_figures_captions_and_phases(runs: dict[str, P
     assert catalog.get("plain", "lenient") is catalog.get("plain", "lenient")  # built once per criterion
     with pytest.raises(ValueError, match="Unknown criterion 'loose'"):
         catalog.get("plain", "loose")
+
+
+def test_a_sudden_turn_is_a_phase_button_a_strip_tile_and_a_star_on_the_trajectory(runs: dict[str, Path]) -> None:
+    dashboard = RunDashboard.load(runs["plain"])  # its own copy: its phases are changed below
+    dashboard.phases = dataclasses.replace(dashboard.phases, turning_point=TurningPoint(4, (0.2, 0.9), 0.4, 0.5))
+    dashboard.jump_targets = dashboard.phases.jump_targets()
+    view = step_view(dashboard)
+    assert [(p["name"], p["step"], p["index"]) for p in view["phases"]] == [(MEMORIZATION, 2, 0), (TURN, 4, 1)]
+    assert view["phases"][1]["help"] == PHASE_HELP[TURN]
+    (star,) = [t for t in view["figures"]["concept"]["data"] if t["name"] == "sudden turn"]
+    heldout = view["figures"]["concept"]["data"][3]
+    assert (star["x"], star["y"]) == ([heldout["x"][1]], [heldout["y"][1]]) and star["text"] == ["turn"]
+    strip = step_images(dashboard)["strip"]
+    assert [(t["phase"], t["explanation"]) for t in strip][1] == (TURN, PHASE_HELP[TURN])

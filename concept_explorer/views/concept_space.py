@@ -37,7 +37,7 @@ def concept_space_spec(
     axes: tuple[int, int] = (0, 1), corner_images: Sequence[str | None] | None = None,
     live_points: np.ndarray | None = None, live_name: str = "live generation", live_faded: bool = False,
     large: bool = False, height: int | None = None, title: str | None = None,
-    phases: Mapping[str, int] | None = None, phase_class: int | None = None,
+    phases: Mapping[str, int] | None = None, phase_class: int | None = None, turn: int | None = None,
 ) -> Spec:
     """Trajectories of each class through concept space over checkpoints.
 
@@ -46,7 +46,8 @@ def concept_space_spec(
     `axes` picks the two concepts shown; `current` is the checkpoint index to mark; `live_points` (N, K) are the
     per-sample probe positions of a live generation (faded when they belong to another step); `corner_images`
     holds per class a data URI drawn at the class's corner (only classes whose other bits are 0 own a corner);
-    `phases` (name → step) are labelled on the trajectory of class `phase_class` (default: the first held-out).
+    `phases` (name → step) are labelled on the trajectory of class `phase_class` (default: the first held-out), and
+    its sudden turn (the step of analysis/turn.py's turning point) is a labelled star on it.
     """
     coordinates = np.asarray(coordinates, dtype=float)
     if coordinates.ndim != 3 or coordinates.shape[:2] != (len(steps), len(labels)):
@@ -66,10 +67,13 @@ def concept_space_spec(
             hovertemplate=f"{name}<br>{hover}<extra></extra>",
         ))
     annotations: list[Spec] = []
-    if phases:
+    if phases or turn is not None:
         c = phase_class if phase_class is not None else list(heldout).index(True)
-        marks, annotations = _phase_marks(steps, xy[:, c], phases, large)
-        data.append(marks)
+        if phases:
+            marks, annotations = _phase_marks(steps, xy[:, c], phases, large)
+            data.append(marks)
+        if turn is not None:
+            data.extend(_turn_mark(steps, xy[:, c], turn, large))
     if current is not None:
         data.append(dict(
             type="scatter", mode="markers", name=f"step {steps[current]}", showlegend=False,
@@ -141,6 +145,20 @@ def _phase_marks(
                  y=json_numbers(ys), text=texts, hovertemplate="%{text}<extra></extra>",
                  marker=dict(size=16 if large else 13, symbol="circle-open", color=PHASE_COLOR, line=dict(width=2.5)))
     return marks, annotations
+
+
+def _turn_mark(steps: Sequence[int], points: np.ndarray, turn: int, large: bool) -> list[Spec]:
+    """A star labelled "turn" at one class's point (T, 2) at the turning point's checkpoint (on the trajectory as
+    drawn, smoothed or not); nothing when the class drew nothing there."""
+    t = int(np.argmin(np.abs(np.asarray(steps) - turn)))
+    if not np.isfinite(points[t]).all():
+        return []
+    return [dict(type="scatter", mode="markers+text", name="sudden turn", showlegend=False,
+                 x=json_numbers(points[t, :1]), y=json_numbers(points[t, 1:]), text=["turn"],
+                 textposition="top center", textfont=dict(size=font_sizes(large)["small"], color=PHASE_COLOR),
+                 marker=dict(size=22 if large else 18, symbol="star", color=PHASE_COLOR,
+                             line=dict(color="white", width=1.5)),
+                 hovertemplate=f"sudden turn: step {steps[t]:,}<extra></extra>")]
 
 
 def live_traces(

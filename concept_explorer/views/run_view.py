@@ -149,6 +149,7 @@ class RunDashboard:
             current=index, smoothing=smoothing, corner_images=self.corner_images, live_points=live_points,
             live_name=live_name, live_faded=live_faded, large=large, height=height, title=title, phases=phases,
             phase_class=self.labels.index(self.phases.label),
+            turn=self.phases.turning_point.step if self.phases.turning_point else None,
         )
 
     def live_traces(self, points: np.ndarray, name: str, large: bool = False) -> list[plots.Spec]:
