@@ -55,6 +55,8 @@ def settings(**changes: object) -> LiveSettings:
     ({"sample_steps": 0}, "sampling steps must be a whole number from 1 to 100"),
     ({"sample_steps": 101}, "sampling steps must be a whole number from 1 to 100"),
     ({"projection": "yes"}, "projection must be true or false"),
+    ({"direction": "sideways"}, r"^Unknown direction 'sideways' for the intervention; choose pairs, orthogonal or "
+                                r"target\.$"),
 ])
 def test_bad_settings_are_one_clear_sentence(runs, generator, changes, message):
     with pytest.raises(ValueError, match=message):
@@ -134,6 +136,24 @@ def test_elicitation_settings_change_the_samples(runs, generator):
     own = runs["plain"].load_state(6)
     assert torch.equal(patched.denoiser.backbone.conv_in.weight, own["denoiser.backbone.conv_in.weight"])
     assert generator.generate(runs["plain"], settings(seed=3, patch_step=2)).settings.patch_step == 2
+
+
+def test_the_intervention_takes_its_direction_as_chosen(runs, generator, monkeypatch):
+    from concept_explorer.analysis import live
+
+    asked = []
+    real = live.intervention
+    monkeypatch.setattr(live, "intervention", lambda *args, **kwargs: asked.append(kwargs["direction"])
+                        or real(*args, **kwargs))
+    pushed = {direction: generator.generate(runs["plain"], settings(seed=4, intervention=(1.0, 0.0),
+                                                                    intervention_strength=3.0, direction=direction))
+              for direction in ("pairs", "orthogonal", "target")}
+    assert asked == ["pairs", "orthogonal", "target"]
+    assert not np.array_equal(pushed["pairs"].images, pushed["orthogonal"].images)
+    # Without an intervention the direction changes nothing, so it is not a new generation either.
+    plain = generator.generate(runs["plain"], settings(seed=4))
+    assert generator.generate(runs["plain"], settings(seed=4, direction="target")) is plain
+    assert plain.settings.direction == "pairs"
 
 
 def test_the_prompt_follows_the_semantic_axes_and_reports_clipping(runs, generator):

@@ -28,6 +28,7 @@ from ui_runs import launched_app, tiny_config  # noqa: E402
 from concept_explorer.ui import train_tab  # noqa: E402
 from concept_explorer.ui.settings import GenerationSettings  # noqa: E402
 from concept_explorer.ui.state import ViewState  # noqa: E402
+from concept_explorer.ui.url import VIEW_CONTROLS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -183,6 +184,29 @@ def test_the_stepper_view_carries_the_run_its_start_and_its_type_size(app, clien
     assert large["figures"]["concept"]["data"][0]["x"] != concept["data"][0]["x"]  # smoothed
 
 
+def test_the_criterion_selector_redraws_the_run_under_the_chosen_criterion(client):
+    assert client.predict("plain", "lenient", api_name="/select_criterion").startswith(
+        "Learning steps under the lenient criterion")
+    for criterion in ("strict", "lenient"):
+        view = stepper(client.predict("plain", 1, 0.0, False, criterion, api_name="/select_criterion_view"), "view")
+        assert view["start"] == 1 and all(c.endswith(".") and f"({criterion})" in c for c in view["captions"])
+        capability = view["figures"]["capability"]
+        assert capability["layout"]["title"]["text"] == f"Hidden capability: blue-small ({criterion})"
+        # plain has a seed sibling beside it (tests/ui_runs.py): its band and spread follow the criterion too
+        assert "plain prompt: range over 2 seeds" in [t["name"] for t in capability["data"]]
+        assert view["seedNote"].startswith(f"Over 2 seeds ({criterion}), learning steps of blue-small")
+    images = stepper(client.predict("plain", "lenient", api_name="/select_criterion_images"), "images")
+    assert images["run"] == "plain" and len(images["strip"]) >= 1
+    caption, *_ = client.predict("plain", "cfg", 1, 0.0, False, "lenient", api_name="/select_criterion_compare")
+    assert "Both are scored under the lenient criterion." in caption
+    cfg = stepper(client.predict("cfg", 1, 0.0, False, "strict", api_name="/redraw"), "view")
+    assert cfg["seedNote"] == "" and not any(t.get("fill") for t in cfg["figures"]["capability"]["data"])
+    assert "not in the list of choices" in error_of(client, "plain", "loose", api_name="/select_criterion")
+    response = http_run(client, "/load_view", {"data": []}, query="run=plain&criterion=lenient")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"][VIEW_CONTROLS.index("criterion")] == "lenient"  # outputs in VIEW_CONTROLS order
+
+
 def test_the_settled_step_becomes_the_checkpoint_the_other_events_read(client):
     response = settle(client, "plain", "1")
     assert response.status_code == 200 and response.json()["data"] == [1]
@@ -271,7 +295,13 @@ def test_generate_sends_live_samples_to_the_stepper(client):
     pushed = stepper(client.predict("cfg", 1, 0.0, False, "strict", *controls(
         strength=2.0, direction="custom mix", w_color=1.0, overprompt=1.0, patch="2", guidance=2.0,
         projection=True), api_name="/generate"), "live")["summary"]
-    assert "intervention 2 (projection)" in pushed and "embedding from step 2" in pushed and "guidance 2" in pushed
+    assert "intervention 2 (pairs direction, projection)" in pushed and "embedding from step 2" in pushed
+    assert "guidance 2" in pushed and "(strict criterion; 4 samples" in pushed
+    orthogonal = stepper(client.predict("plain", 1, 0.0, False, "strict", *controls(
+        strength=2.0, direction_kind="orthogonal"), api_name="/generate"), "live")["summary"]
+    assert "intervention 2 (orthogonal direction)" in orthogonal
+    assert "not in the list of choices" in error_of(client, "plain", 1, 0.0, False, "strict", *controls(
+        strength=2.0, direction_kind="sideways"), api_name="/generate")
     assert "greater than maximum" in error_of(client, "plain", 2, 0.0, False, "strict", *controls(samples=99),
                                               api_name="/generate")
     skipped = client.predict(False, "plain", 2, 0.0, False, "strict", *controls(), api_name="/generate_on_step")
@@ -298,24 +328,31 @@ def test_compare_two_runs_at_the_same_step(client):
 
 
 def test_view_query_round_trips_through_a_link(client):
-    query = client.predict("cfg", 1, "plain", 0.5, True, "strict", *controls(color=0.25, strength=1.5, patch="2", seed=7),
-                           api_name="/view_query")
+    query = client.predict("cfg", 1, "plain", 0.5, True, "lenient", *controls(
+        color=0.25, strength=1.5, patch="2", seed=7, direction_kind="target"), api_name="/view_query")
     state, problems = ViewState.from_query(dict(p.split("=", 1) for p in query.split("&")))
-    assert problems == []
+    assert problems == [] and "criterion=lenient" in query and "ivd=target" in query
     assert (state.run, state.step, state.compare, state.smoothing, state.present) == ("cfg", 4, "plain", 0.5, True)
+    assert state.criterion == "lenient"
     generation = state.generation
     assert (generation.color, generation.strength, generation.patch, generation.seed) == (0.25, 1.5, "2", 7)
+    assert generation.direction_kind == "target"
+    default = client.predict("plain", 1, "", 0.0, False, "strict", *controls(), api_name="/view_query")
+    assert "criterion" not in default and "ivd" not in default  # defaults stay out of links
     assert generation.samples == 4 and generation.sample_steps == 10 and generation.overprompt_along == ("color",)
     assert client.predict("ghost", 1, "", 0.0, False, "strict", *controls(), api_name="/view_query") == ""
 
 
 def test_link_parameters_are_validated():
     state, problems = ViewState.from_query({"step": "nan", "c_color": "7", "iv": "sideways", "n": "3", "zzz": "1",
-                                            "w_size": "0.5", "present": "1"})
+                                            "w_size": "0.5", "present": "1", "criterion": "loose", "ivd": "up"})
     generation = state.generation
     assert state.step is None and generation.color == 1.0 and generation.direction == "custom mix"
     assert generation.samples == 3 and state.present and generation.w_size == 0.5
-    assert len(problems) == 4 and any("step" in p for p in problems) and any("zzz" in p for p in problems)
+    assert state.criterion == "strict" and generation.direction_kind == "pairs"  # bad values: the defaults
+    assert len(problems) == 6 and any("step" in p for p in problems) and any("zzz" in p for p in problems)
+    assert "Ignored criterion='loose': use strict or lenient." in problems
+    assert "Ignored ivd='up': use orthogonal, pairs or target." in problems
 
 
 def test_exports(client):

@@ -9,7 +9,8 @@ Settings, and how they map onto the core's elicitation functions (elicit.py):
   level-1 class mean (blue, small); h = `ConceptSpace.prompt_at(positions)`, clipped to [0, 1] like training h.
 - `overprompt` s: `elicit.overprompt` applied to that prompt, for each concept in `overprompt_concepts`.
 - `intervention` weights w_k and `intervention_strength` s: `elicit.intervention` with strengths s·w_k toward the
-  target class (the class nearest to the concept vector), difference directions of this checkpoint.
+  target class (the class nearest to the concept vector), along difference directions of this checkpoint taken as
+  `direction` says (`elicit.DIRECTIONS`: pairs, orthogonal or at the target).
 - `patch_step`: `elicit.patch_embedding` with the ConceptEmbedding of that checkpoint.
 - `guidance` w: classifier-free guidance, only for runs trained with a null token.
 """
@@ -33,7 +34,7 @@ from ..core.run import Run
 from ..core.sampling import generate
 from ..core.vdm import VDM
 from .definitions import BETWEEN, DEFAULT_CRITERION, summarize_class
-from .elicit import check_guidance, intervention, overprompt, patch_embedding
+from .elicit import DEFAULT_DIRECTION, DIRECTIONS, check_guidance, intervention, overprompt, patch_embedding
 from .probes import Probe
 
 
@@ -48,6 +49,7 @@ class LiveSettings:
     intervention: tuple[float, ...] = ()
     intervention_strength: float = 0.0
     projection: bool = False
+    direction: str = DEFAULT_DIRECTION  # how each concept's direction d is taken (elicit.DIRECTIONS)
     patch_step: int | None = None
     guidance: float = 1.0
     seed: int = 0
@@ -73,15 +75,21 @@ class LiveSettings:
         weights = tuple(limits.WEIGHT.check(f"{c} intervention weight", w) for c, w in zip(concepts, weights))
         if not isinstance(self.projection, bool):
             raise ValueError(f"projection must be true or false, got {self.projection!r}.")
+        if not isinstance(self.direction, str) or self.direction not in DIRECTIONS:
+            *others, last = DIRECTIONS
+            raise ValueError(f"Unknown direction {self.direction!r} for the intervention; choose "
+                             f"{', '.join(others)} or {last}.")
+        strength = limits.STRENGTH.check("intervention strength", self.intervention_strength)
+        # Without an intervention the direction changes nothing: one cache entry, not one per direction.
+        direction = self.direction if strength and any(weights) else DEFAULT_DIRECTION
         guidance = limits.GUIDANCE.check("guidance weight", self.guidance)
         check_guidance(guidance, run.config.train.p_uncond > 0)
         return LiveSettings(
             step=step, concept_vector=vector,
             overprompt=limits.OVERPROMPT.check("overprompt strength", self.overprompt),
             overprompt_concepts=tuple(c for c in concepts if c in self.overprompt_concepts),
-            intervention=weights,
-            intervention_strength=limits.STRENGTH.check("intervention strength", self.intervention_strength),
-            projection=self.projection, patch_step=patch, guidance=guidance,
+            intervention=weights, intervention_strength=strength, projection=self.projection, direction=direction,
+            patch_step=patch, guidance=guidance,
             seed=limits.SEED.check("seed", self.seed),
             samples=limits.SAMPLES.check("sample count", self.samples),
             sample_steps=limits.SAMPLE_STEPS.check("sampling steps", self.sample_steps),
@@ -199,7 +207,8 @@ class LiveGenerator:
         h, clipped = prompt.h, prompt.clipped
         model = self.model(run, settings.step, settings.patch_step)
         strengths = {c: settings.intervention_strength * w for c, w in zip(space.concepts, settings.intervention)}
-        edit = intervention(model, space, code, strengths, projection=settings.projection)
+        edit = intervention(model, space, code, strengths, projection=settings.projection,
+                            direction=settings.direction)
         images = generate(model, h[None].repeat(settings.samples, 1), settings.sample_steps, settings.seed,
                           guidance=settings.guidance, edit=edit, precision=self.precision)
         probe = self.probe(run)

@@ -15,7 +15,7 @@ from ..views import captions
 from ..views.run_view import RunDashboard
 from . import text
 from .explorer import Explorer
-from .settings import DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
+from .settings import DIRECTION_CHOICES, DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
 from .stepper import stepper_component
 from .train_tab import TrainTab
 
@@ -92,9 +92,12 @@ def generation_panel(first: RunDashboard) -> Components:
                                                          label="overprompt along", elem_id="overprompt-concepts")
         with gr.Row():
             panel["direction"] = gr.Radio([*first.concepts, DIRECTION_CUSTOM], value=default.direction,
-                                          label="intervention direction", elem_id="iv-direction")
+                                          label="intervene along", elem_id="iv-direction")
+        with gr.Row():
             panel["strength"] = gr.Slider(*limits.STRENGTH.bounds, value=default.strength, step=0.25,
                                           label="intervention strength", elem_id="iv-strength")
+            panel["direction_kind"] = gr.Dropdown(DIRECTION_CHOICES, value=default.direction_kind, label="direction",
+                                                  info=text.DIRECTION_INFO, elem_id="iv-direction-kind", min_width=120)
         with gr.Row(visible=False, elem_id="iv-weights") as weights_box:
             panel |= {f"w_{c}": gr.Slider(*limits.WEIGHT.bounds, value=weight, step=0.1, label=f"{c} weight",
                                           visible=c in first.concepts, elem_id=f"w-{c}")

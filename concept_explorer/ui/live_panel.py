@@ -87,7 +87,8 @@ def _live_summary(result: LiveResult, criterion: str) -> str:
     if s.overprompt:
         parts.append(f"overprompt {s.overprompt:g} on {', '.join(s.overprompt_concepts) or 'nothing'}")
     if s.intervention_strength:
-        parts.append(f"intervention {s.intervention_strength:g}{' (projection)' if s.projection else ''}")
+        parts.append(f"intervention {s.intervention_strength:g} ({s.direction} direction"
+                     f"{', projection' if s.projection else ''})")
     if s.patch_step is not None:
         parts.append(f"embedding from step {s.patch_step:,}")
     if s.guidance != 1.0:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ..analysis.elicit import DEFAULT_DIRECTION, DIRECTIONS
 from ..analysis.live import LiveSettings
 from ..core import limits
 from ..core.concepts import CONCEPT_ORDER
@@ -21,6 +22,8 @@ NONE_PATCH = "none"
 """The patch dropdown's value for "no embedding patched in"."""
 DIRECTION_CUSTOM = "custom mix"
 """The intervention direction that mixes the concepts by the weight sliders."""
+DIRECTION_CHOICES = ("orthogonal", "pairs", "target")
+"""The ways to take a concept's direction (elicit.DIRECTIONS) as the dropdown lists them: the cleanest first."""
 
 
 def _position(concept: str) -> Any:
@@ -50,6 +53,8 @@ class GenerationSettings:
     w_size: float = _weight("size")
     w_bg: float = _weight("bg")
     strength: float = setting(0.0, Number("ivs", limits.STRENGTH))
+    # How each concept's direction is taken (elicit.DIRECTIONS); `direction` above is which concepts it mixes.
+    direction_kind: str = setting(DEFAULT_DIRECTION, Choice("ivd", DIRECTION_CHOICES, "orthogonal, pairs or target"))
     projection: bool = setting(False, Flag("proj"))
     patch: str = setting(NONE_PATCH, StepText("patch", limits.STEP))
     guidance: float = setting(1.0, Number("cfg", limits.GUIDANCE))
@@ -96,7 +101,7 @@ class GenerationSettings:
             step=dashboard.steps[dashboard.check_index(index)], concept_vector=tuple(positions[c] for c in concepts),
             overprompt=self.overprompt, overprompt_concepts=tuple(self.overprompt_along or ()),
             intervention=tuple(weights[c] for c in concepts), intervention_strength=self.strength,
-            projection=bool(self.projection), patch_step=patch_step, guidance=self.guidance, seed=self.seed,
+            projection=bool(self.projection), direction=self.direction_kind, patch_step=patch_step, guidance=self.guidance, seed=self.seed,
             samples=self.samples, sample_steps=self.sample_steps,
         )
 
@@ -127,3 +132,4 @@ class GenerationSettings:
 
 
 assert set(CONCEPT_ORDER) <= set(GenerationSettings.names()), "one position slider per concept"
+assert set(DIRECTION_CHOICES) == set(DIRECTIONS), "the direction dropdown lists every way elicit takes a direction"

@@ -19,6 +19,9 @@ CRITERION_INFO = (
 )
 """One line under the criterion selector (analysis/definitions.py states both criteria)."""
 
+DIRECTION_INFO = "orthogonal: other concepts projected out; pairs: mean over training pairs; target: at the target"
+"""One line under the intervention's direction dropdown (analysis/elicit.py, DIRECTIONS)."""
+
 CONCEPT_SPACE_HELP = (
     "**Concept space.** Each line follows one class prompt through training: a classifier probe reads every "
     "generated image and reports how blue (x) and how small (y) it looks; the line joins the class averages at each "
