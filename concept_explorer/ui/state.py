@@ -24,7 +24,7 @@ GRADIO_PARAMS = {"__theme", "view"}
 class ViewState:
     run: str | None = setting(None, Text("run"))
     step: int | None = setting(None, Number("step", limits.STEP))  # a training step, snapped to a checkpoint
-    phase: str | None = setting(None, Text("phase"))  # open at a phase: its number (1-4, in time order) or name
+    phase: str | None = setting(None, Text("phase"))  # open at a phase: its number (in time order) or name
     compare: str | None = setting(None, Text("vs"))
     smoothing: float = setting(0.0, Number("smooth", limits.SMOOTHING))
     present: bool = setting(False, Flag("present"))

@@ -9,7 +9,7 @@ SUBTITLE = (
 
 STEP_HELP = (
     "One training-step control drives every panel. Drag the slider, use ◀ ▶ (or ← →, Home, End), type a step, "
-    "press play (P), jump to a phase the analysis found in this run (1–4), or click a point of a trajectory. "
+    "press play (P), jump to a phase the analysis found in this run (1, 2, …), or click a point of a trajectory. "
     "F goes full screen; the ? button takes the guided tour."
 )
 
@@ -23,30 +23,40 @@ DIRECTION_INFO = "orthogonal: other concepts projected out; pairs: mean over tra
 """One line under the intervention's direction dropdown (analysis/elicit.py, DIRECTIONS)."""
 
 CONCEPT_SPACE_HELP = (
-    "**Concept space.** Each line follows one class prompt through training: a classifier probe reads every "
-    "generated image and reports how blue (x) and how small (y) it looks; the line joins the class averages at each "
-    "checkpoint. Training classes are dashed, the **held-out class (blue-small) is solid** — the model never saw a "
-    "blue small circle. Big dots mark the current step; black crosses are the live generation on the right, one "
-    "per sample (faded when they belong to another step). Thumbnails show what each corner means."
+    "**Concept space.** Each line follows one class prompt through training: a probe reads every generated "
+    "image's colour (x) and size (y) and places it between the training classes — 0 at the red (large) class "
+    "mean, 1 at the blue (small) one, past them when a sample overshoots; the line joins the class averages at "
+    "each checkpoint. Training classes are dashed, the **held-out class (blue-small) is solid** — the model never "
+    "saw a blue small circle. Brown rings mark its phases, a brown star its *sudden turn* from the class it was "
+    "mistaken for toward its own corner. Big dots mark the current step; black crosses are the live generation on "
+    "the right, one per sample (faded when they belong to another step). Thumbnails show what each corner means."
 )
 
 GENERATION_HELP = (
     "**Live generation.** Sample the current checkpoint with your own prompt. The concept sliders move along each "
     "concept's axis: 0 is the first level's training mean (red, large), 1 the second (blue, small); going past 1 "
     "*overprompts*. Overprompt strength pushes the chosen concepts further from the other level. A *latent "
-    "intervention* adds a concept direction to the model's internal concept embedding; *embedding patching* borrows "
-    "the embedding layer of another checkpoint. Images update when you release a slider; results are cached."
+    "intervention* adds a concept direction to the model's internal concept embedding — the difference of the "
+    "embeddings of two prompts that differ in that concept, taken over the training pairs (*pairs*), with the other "
+    "concepts' directions projected out (*orthogonal*), or at the target's own levels (*target*); *embedding "
+    "patching* borrows the embedding layer of another checkpoint; *guidance* (runs trained with a null token) "
+    "scales classifier-free guidance. The summary counts hits under the criterion chosen at the top. Images update "
+    "when you release a slider; results are cached."
 )
 
 CAPABILITY_HELP = (
     "**Hidden capability.** How often the held-out prompt yields the held-out class, by plain prompting (black) and "
-    "by each elicitation method (best strength of a small grid). The yellow window is the **hidden capability**: "
-    "the model can already make the class when asked the right way, but plain prompting does not yet show it."
+    "by each elicitation method — overprompting, latent intervention along each of three directions, embedding "
+    "patching, guidance — at the best strength of a small grid, under the chosen criterion (in the title). The "
+    "yellow window is the **hidden capability**: the model can already make the class when asked the right way, "
+    "but plain prompting does not yet show it. When the run has sibling seeds, light bands show the range over "
+    "the seeds of plain prompting and of the best method, and the line below gives their learning steps."
 )
 
 ACCURACY_HELP = (
     "**Accuracy per class.** Fraction of generations whose every concept (left) or one concept is right, per "
-    "class; stars mark learning steps (first of three checkpoints in a row at ≥ 80 %). The held-out class is "
+    "class, under the chosen criterion (strict: within the class's range; lenient: past the midpoint); stars mark "
+    "learning steps (first of three checkpoints in a row at ≥ 80 %). The held-out class is "
     "learned last, and its concepts are learned in the order of their concept signal."
 )
 
@@ -70,7 +80,9 @@ TRAIN_HELP = (
 SHARE_HELP = (
     "The address bar always holds the whole view (run, step, every slider), so copying it — or the link below — "
     "reproduces exactly what is on screen. Add `present=1` for presentation mode (one slide: the step control, "
-    "concept space and the live grid), `phase=3` to open at the third phase. Exports: the live grid as PNG, the trajectory as an animated GIF (for slides), the data as CSV or JSON."
+    "concept space and the live grid), `phase=3` to open at the third phase, `criterion=lenient` for the midpoint "
+    "criterion. Exports: the live grid as PNG, the trajectory as an animated GIF (for slides), the data as CSV or "
+    "JSON (accuracies under the chosen criterion)."
 )
 
 TOUR = [
@@ -98,7 +110,7 @@ TOUR = [
         "capability panel is how long the capability stayed hidden."
     ), "generalization", "capability"),
     ("6 · Your turn", (
-        "Press play (P), jump between phases (1–4), click any point of a trajectory, compare runs with different "
+        "Press play (P), jump between phases (1, 2, …), click any point of a trajectory, compare runs with different "
         "concept signal, train your own, and share the exact view from *Share & export*. Presentation mode "
         "(`?present=1`) fits the step control, concept space and the live grid on one slide."
     ), None, "bar"),

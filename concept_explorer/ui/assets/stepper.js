@@ -3,7 +3,7 @@
 // The server sends a run's view once (props.view: steps, plotly specs, captions, phases) and its sample grids
 // (props.images); a step change redraws everything here, with no server round trip. The server hears about a
 // settled step through one debounced event (trigger('input', {index, step})), which moves the live generation;
-// its result comes back as props.live. Keyboard: ← → step, Home/End, 1-4 phases, P play, F full screen.
+// its result comes back as props.live. Keyboard: ← → step, Home/End, 1-9 phases, P play, F full screen.
 const root = element.querySelector('.ce-stepper');
 const $ = (selector) => root.querySelector(selector);
 const SPEEDS = {'0.5×': 1600, '1×': 800, '2×': 400, '4×': 200};
