@@ -236,6 +236,25 @@ def test_switching_to_a_run_with_fewer_checkpoints_keeps_the_step_in_range(page,
     assert not page.errors, page.errors
 
 
+def test_the_criterion_redraws_the_view_in_place_and_rides_in_the_link(page, url):
+    open_app(page, url, "?run=plain&step=4")
+    assert shown_step(page) == 4
+    note = page.locator(".ce-seed-note")  # plain has a seed sibling (tests/ui_runs.py)
+    assert note.inner_text().startswith("Over 2 seeds (strict)")
+    page.locator("#criterion label", has_text="lenient").click()
+    page.wait_for_function("() => window.ceStepper.view.captions[0].includes('(lenient)')", timeout=30_000)
+    assert shown_step(page) == 4  # the same step, redrawn under the other criterion
+    assert note.inner_text().startswith("Over 2 seeds (lenient)")
+    assert "(lenient)" in page.locator(".ce-caption").inner_text()
+    page.wait_for_function("() => document.querySelector('.ce-capability .gtitle')?.textContent.endsWith('(lenient)')",
+                           timeout=10_000)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('criterion') === 'lenient'",
+                           timeout=10_000)
+    settle(page)
+    assert not page.locator(".toast-wrap .toast-body.error").count()
+    assert not page.errors, page.errors
+
+
 def test_scrubbing_redraws_every_panel_within_budget(page, url):
     """Step change to every precomputed panel redrawn, measured in the page (render time of stepper.js)."""
     open_app(page, url, "?run=plain")

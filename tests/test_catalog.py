@@ -39,7 +39,7 @@ def test_catalog_finds_runs_and_names_unusable_ones(root: Path) -> None:
     (root / "broken" / "run.json").write_text("{not json")
     (root / "not-a-run").mkdir()
     catalog = RunCatalog(roots=[root])
-    assert sorted(catalog.names) == ["cfg", "plain", "short"]
+    assert sorted(catalog.names) == ["cfg", "plain", "plain-seed1", "short"]
     assert "not valid JSON" in catalog.problems["broken"]
     assert "not-a-run" not in catalog.paths
     with pytest.raises(RunFolderError, match="Unknown run 'nope'"):
@@ -66,4 +66,4 @@ def test_catalog_sees_new_and_deleted_runs_on_refresh(root: Path, source: dict[s
     shutil.copytree(source["plain"], root / "plain-2")
     shutil.rmtree(root / "cfg")
     catalog.refresh()
-    assert sorted(catalog.names) == ["plain", "plain-2", "short"]
+    assert sorted(catalog.names) == ["plain", "plain-2", "plain-seed1", "short"]
