@@ -140,7 +140,7 @@ def test_capability_seed_bands_are_light_fills_behind_the_lines():
     assert list(plain_low.y) == [0, 0, 0, 0.3, 0.8] and list(plain_high.y) == [0, 0.1, 0.2, 0.6, 1.0]
     assert list(elicited_high.x) == STEPS[1:] and elicited_high.y[-1] is None  # NaN: a gap in the band
     assert plain_high.fillcolor != elicited_high.fillcolor and "0.1" in plain_high.fillcolor  # light
-    assert not plain_low.showlegend and plain_high.showlegend is not False
+    assert plain_low.showlegend is False and plain_high.showlegend is False  # the caption names them instead
     assert all(t.hoverinfo == "skip" for t in figure.data[:4])
 
 

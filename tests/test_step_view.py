@@ -176,7 +176,8 @@ def test_the_capability_figure_bands_a_seed_group_and_says_its_spread(runs: dict
     assert names[:4] == ["plain prompt: lowest seed", "plain prompt: range over 2 seeds",
                          "best elicitation: lowest seed", "best elicitation: range over 2 seeds"]  # plain + seed 1
     assert view["seedNote"] == ("Over 2 seeds (strict), learning steps of blue-small: plain prompting never (2 of 2), "
-                                "best elicitation never (2 of 2). Shaded: the range over the seeds.")
+                                "best elicitation never (2 of 2). Shaded: the range over the seeds (grey: plain "
+                                "prompting; teal: best elicitation).")
     alone = RunCatalog(extra=[runs["cfg"]]).get("cfg")  # differs from the others in more than its seed
     assert alone.seed_bands is None and step_view(alone)["seedNote"] == ""
     assert not any(t.get("fill") for t in alone.capability(None)["data"])

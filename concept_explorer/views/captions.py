@@ -57,7 +57,7 @@ def seed_summary(view: RunDashboard) -> str:
     if gaps:
         text += f", gap {spread(gaps)}" + (f" ({len(gaps)} of {len(numbers)} seeds)" if len(gaps) < len(numbers)
                                            else "")
-    return text + ". Shaded: the range over the seeds."
+    return text + ". Shaded: the range over the seeds (grey: plain prompting; teal: best elicitation)."
 
 
 def describe(view: RunDashboard) -> str:

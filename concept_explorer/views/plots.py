@@ -50,7 +50,8 @@ apart; an open marker lets the one beneath show through."""
 BAND_STYLES = {"plain": ("plain prompt", "rgba(34, 34, 34, 0.14)"),
                "elicited": ("best elicitation", "rgba(0, 150, 136, 0.18)")}
 """Seed bands of the capability figure: key → (what it spans, fill). The best elicitation has no line of its own
-(its family changes between seeds and checkpoints), so its band takes a colour no family uses."""
+(its family changes between seeds and checkpoints), so its band takes a colour no family uses. The bands stay out
+of the legend (already a long one): the caption under the figure names their colours (captions.seed_summary)."""
 PHASE_COLOR = "#6d4c41"
 """Phase marks in every figure: brown, a colour no class or method uses."""
 GRID_COLOR = "#e3e3e3"
@@ -245,8 +246,8 @@ def band_traces(steps: Sequence[int], low: np.ndarray, high: np.ndarray, name: s
                 seeds: int) -> list[Spec]:
     """A min–max band as two traces: the lower edge, then the upper one filled down to it (plotly's tonexty)."""
     edge = dict(type="scatter", mode="lines", x=list(steps), line=dict(width=0, color=fill), hoverinfo="skip",
-                legendgroup=f"band {name}")
-    return [edge | dict(name=f"{name}: lowest seed", y=json_numbers(low), showlegend=False),
+                showlegend=False)
+    return [edge | dict(name=f"{name}: lowest seed", y=json_numbers(low)),
             edge | dict(name=f"{name}: range over {seeds} seeds", y=json_numbers(high), fill="tonexty",
                         fillcolor=fill)]
 
