@@ -88,7 +88,7 @@ def bench_scrubbing(run_dir: Path, repeats: int) -> dict:
     for _ in range(repeats):
         for index in range(count):
             started = time.perf_counter()
-            compare.render_compare(name, "", index, 0.0, False)
+            compare.render_compare(name, "", index, 0.0, False, "strict")
             settled.append(time.perf_counter() - started)
     print("per settled step (the Compare tab follows it; the live generation is timed below)")
     results["settled_step"] = report("render_compare", settled, BUDGET_STEP_S)
