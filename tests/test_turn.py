@@ -28,6 +28,8 @@ def test_no_turn_without_memorisation_or_without_leaving_or_without_approaching(
     straight = path(*[(0.5 + 0.06 * i, 0.5 + 0.06 * i) for i in range(9)])
     assert turning_point(straight, STEPS, None, (1, 1)) is None
     assert turning_point(straight, STEPS, (0, 1), (1, 1), sigma=0) is None  # never approached red-small
+    diagonal = path(*[(0.125 * i, 0.125 * i) for i in range(9)])  # red-large → blue-small passes red-small at 0.71
+    assert turning_point(diagonal, STEPS, (0, 1), (1, 1), sigma=0) is None
     stuck = path(*[(0.5 - 0.06 * i, 0.5 + 0.06 * i) for i in range(9)])
     assert turning_point(stuck, STEPS, (0, 1), (1, 1), sigma=0) is None  # approached, never left
     short_leave = np.concatenate([stuck[:6], stuck[5:6] + [[MIN_MOVE / 2, 0]] * 3])

@@ -5,8 +5,9 @@ generalization"). Pure functions over stored coordinates.
 Definition (stated once, tested): smooth the held-out class's mean positions over checkpoints (Gaussian, σ = 1
 checkpoint, NaN-aware). The turning point is the checkpoint where the smoothed trajectory comes nearest to the corner
 of the memorised class (the training class the held-out prompt was mistaken for). It counts as a turn only when
-1. the trajectory approached that corner: its distance there is at least `MIN_MOVE` smaller than at the first
-   checkpoint with an object, and
+1. the trajectory reached that class's side of the space: it came within `NEAR` of the memorised corner (a
+   straight path from one training corner to the target passes it at 0.71 and never counts), and its distance
+   there is at least `MIN_MOVE` smaller than at the first checkpoint with an object, and
 2. it then left for the target: by the last checkpoint its distance to the target corner has dropped by at least
    `MIN_MOVE` from the turning point.
 Without a memorisation phase there is nothing to turn from, so there is no turning point.
@@ -23,6 +24,11 @@ from .definitions import smooth
 MIN_MOVE = 0.25
 """Position units (the distance between two class means is 1 per concept): a quarter of the way, well above the
 ±0.05 the probe's calibration and 64 samples leave on a mean position."""
+
+
+NEAR = 0.5
+"""Position units: within half a class-mean gap of the memorised corner, i.e. nearer to it than the centre of the
+square is (0.71)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def turning_point(
     t = int(np.argmin(to_memorized))
     approached = to_memorized[0] - to_memorized[t]
     left = to_target[t] - to_target[-1]
-    if approached < min_move or left < min_move:
+    if to_memorized[t] > NEAR or approached < min_move or left < min_move:
         return None
     index = seen[t]
     return TurningPoint(steps[index], tuple(float(v) for v in path[index]), float(approached), float(left))
