@@ -22,4 +22,4 @@ for seed in 0 1 2; do
     $ce evaluate "$out" --threads 1 --precision "$precision"
     $ce elicit "$out" --threads 1 --precision "$precision"
 done
-.venv/bin/python scripts/numbers.py --write
+.venv/bin/python scripts/readme_numbers.py --write

@@ -57,10 +57,19 @@ class RunNumbers:
     method: str | None  # its family
     per_family: dict[str, int | None]
     fragile: list[str] = field(default_factory=list)  # families whose learning step rests on one sample
+    final_step: int = 0
+    concept_plain: dict[str, int | None] = field(default_factory=dict)  # concept → plain prompting's learning step
+    concept_elicited: dict[str, int | None] = field(default_factory=dict)  # concept → earliest of any elicitation
 
     @property
     def gap(self) -> int | None:
         return None if self.plain is None or self.elicited is None else self.plain - self.elicited
+
+    @property
+    def gap_at_least(self) -> int | None:
+        """When elicitation learned the class and plain prompting never did within the run, the gap is at least
+        the rest of the run: final step − elicited step (a lower bound, not a gap)."""
+        return self.final_step - self.elicited if self.plain is None and self.elicited is not None else None
 
 
 def fragile_families(curves: CapabilityCurves, samples: int, threshold: float, consecutive: int) -> list[str]:
@@ -96,7 +105,11 @@ def _measure(run: Run, criterion: str, threshold: float, consecutive: int) -> tu
         memorization=phases.memorization.window, mistaken_for=phases.memorization.mistaken_for,
         turn=turn.step if turn else None, plain=phases.generalization.step, elicited=phases.hidden_capability.step,
         method=phases.hidden_method, per_family={f: s.step for f, s in curves.learned.items()},
-        fragile=fragile_families(curves, samples, threshold, consecutive),
+        fragile=fragile_families(curves, samples, threshold, consecutive), final_step=run.steps[-1],
+        concept_plain={c: curves.concept_learned["plain"][k].step for k, c in enumerate(space.concepts)},
+        concept_elicited={c: min((s[k].step for f, s in curves.concept_learned.items()
+                                  if f != "plain" and s[k].step is not None), default=None)
+                          for k, c in enumerate(space.concepts)},
     ), curves
 
 

@@ -165,7 +165,7 @@ def cpu_preset() -> RunConfig:
     16 px images need larger circles (size centre 0.55) to stay legible; the U-Net is 16-32-64."""
     return RunConfig(
         preset="cpu",
-        concept_space=ConceptSpace(resolution=16, delta_color=0.4, delta_size=0.4, size_center=0.55),
+        concept_space=ConceptSpace(resolution=16, delta_color=0.6, delta_size=0.4, size_center=0.55),
         model=ModelConfig(channels=(16, 32, 64), blocks_per_level=1, attention_lowest=True, dropout=0.0),
         vdm=VDMConfig(),
         train=TrainConfig(

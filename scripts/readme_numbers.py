@@ -1,8 +1,8 @@
 """The README's numbers, computed from the bundled runs' stored results (never typed by hand).
 
-    .venv/bin/python scripts/numbers.py            # print the Markdown block
-    .venv/bin/python scripts/numbers.py --write    # replace the block between the markers in README.md
-    .venv/bin/python scripts/numbers.py --store-designs shared=runs/a per_block=runs/b ...
+    .venv/bin/python scripts/readme_numbers.py            # print the Markdown block
+    .venv/bin/python scripts/readme_numbers.py --write    # replace the block between the markers in README.md
+    .venv/bin/python scripts/readme_numbers.py --store-designs shared=runs/a per_block=runs/b ...
         # store the numbers of runs that are not bundled (the conditioning-design comparison) in
         # benchmarks/results-conditioning.json, which the block then reads
 
@@ -22,35 +22,48 @@ sys.path.insert(0, str(ROOT))
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.seeds import RunNumbers, run_numbers, seed_group, spread  # noqa: E402
+from concept_explorer.core.concepts import ConceptSpace  # noqa: E402
 from concept_explorer.core.run import Run  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "cpu-default"
 DESIGNS = ROOT / "benchmarks" / "results-conditioning.json"
-START, END = "<!-- numbers:start (scripts/numbers.py --write) -->", "<!-- numbers:end -->"
+START, END = "<!-- numbers:start (scripts/readme_numbers.py --write) -->", "<!-- numbers:end -->"
 
 
 def numbers_of(runs: list[Run]) -> dict[str, list[RunNumbers]]:
     return {criterion: [run_numbers(run, criterion) for run in runs] for criterion in CRITERIA}
 
 
-def rows(numbers: dict[str, list[RunNumbers]], families: list[str], name: str) -> list[str]:
+def rows(numbers: dict[str, list[RunNumbers]], families: list[str], space: ConceptSpace) -> list[str]:
     """One Markdown table row per number, one column per criterion."""
+    name = space.class_name(space.heldout_classes()[0])
     def row(label: str, pick) -> str:  # noqa: ANN001
         return f"| {label} | " + " | ".join(spread([pick(n) for n in numbers[c]]) for c in CRITERIA) + " |"
 
-    mistaken = {c: sorted({n.mistaken_for or "–" for n in numbers[c]}) for c in CRITERIA}
+    def names(label: str | None) -> str:
+        return space.class_name(space.parse_class(label)) if label else "none"
+
+    def gaps(criterion: str) -> str:
+        return ", ".join(f"seed {n.seed}: " + (str(n.gap) if n.gap is not None else f"≥ {n.gap_at_least} (plain never)"
+                                               if n.gap_at_least is not None else "–") for n in numbers[criterion])
+
+    mistaken = {c: ", ".join(f"seed {n.seed}: {names(n.mistaken_for)}" for n in numbers[c]) for c in CRITERIA}
+    concepts = list(next(iter(numbers.values()))[0].concept_plain)
     lines = [
         row("all training classes learned", lambda n: n.training),
         row("memorization window starts", lambda n: n.memorization[0] if n.memorization else None),
         row("memorization window ends", lambda n: n.memorization[1] if n.memorization else None),
-        "| held-out prompt mistaken for | " + " | ".join(", ".join(mistaken[c]) for c in CRITERIA) + " |",
+        "| held-out prompt mistaken for (majority of samples) | " + " | ".join(mistaken[c] for c in CRITERIA) + " |",
         row("turning point (sudden turn)", lambda n: n.turn),
         row(f"**plain prompting** learns {name}", lambda n: n.plain),
         row(f"**best elicitation** learns {name}", lambda n: n.elicited),
-        row("gap (plain − best elicitation)", lambda n: n.gap),
+        "| gap (plain − best elicitation) | " + " | ".join(gaps(c) for c in CRITERIA) + " |",
     ]
-    lines += [row(f"&nbsp;&nbsp;{family}", lambda n, f=family: n.per_family.get(f)) for family in families
-              if family != "plain"]
+    for concept in concepts:
+        lines += [row(f"{concept} alone: plain prompting", lambda n, c=concept: n.concept_plain[c]),
+                  row(f"{concept} alone: best elicitation", lambda n, c=concept: n.concept_elicited[c])]
+    lines.append("| *learning step of each elicitation method (joint)* | | |")
+    lines += [row(family, lambda n, f=family: n.per_family.get(f)) for family in families if family != "plain"]
     return lines
 
 
@@ -67,8 +80,8 @@ def calibration_lines(runs: list[Run]) -> list[str]:
         calibration = probe.get("calibration")
         if calibration:
             lines.append(f"seed {run.config.train.seed}: " + "; ".join(
-                f"{concept} " + ", ".join(f"{k} {v:.3f}" for k, v in values.items())
-                for concept, values in calibration.items()))
+                f"{concept} {v['mean_abs_error']:.3f} (worst bias {v['worst_bias']:+.3f} at {v['worst_at']:g})"
+                for concept, v in calibration.items()))
     return lines
 
 
@@ -85,11 +98,11 @@ def block(runs: list[Run], designs: dict | None) -> str:
            f"{config.train.p_uncond:g}. Steps as **median [min–max] over seeds**; \"k of n never\" counts seeds "
            "that did not get there within the run. A learning step is the first checkpoint from which joint "
            "accuracy (colour and size both right) stays ≥ 0.8 for 3 checkpoints, 64 samples each.", "",
-           "| | strict | lenient |", "|---|---|---|", *rows(numbers, families, name), "",
+           "| | strict | lenient |", "|---|---|---|", *rows(numbers, families, space), "",
            *fragile_lines(numbers), ""]
     calibration = calibration_lines(runs)
     if calibration:
-        out += ["Probe calibration on renders along each axis (position units; mean absolute error, worst bias): "
+        out += ["Probe calibration on renders along each axis, −0.25…1.25 (position units; mean absolute error): "
                 + " · ".join(calibration), ""]
     if designs:
         out += ["Conditioning designs (same config otherwise; `patch` = the final checkpoint's embedding module "
