@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.analysis.elicit import DIRECTIONS  # noqa: E402
 from concept_explorer.analysis.seeds import RunNumbers, run_numbers, seed_group, spread  # noqa: E402
 from concept_explorer.core.concepts import ConceptSpace  # noqa: E402
 from concept_explorer.core.run import Run  # noqa: E402
@@ -67,6 +69,18 @@ def rows(numbers: dict[str, list[RunNumbers]], families: list[str], space: Conce
     return lines
 
 
+def ranked_directions(numbers: dict[str, list[RunNumbers]]) -> list[str]:
+    """Intervention directions, best first: the most (seed, criterion) pairs in which the direction's joint
+    accuracy is learned, then the earliest median learning step over them. The first is elicit.DEFAULT_DIRECTION
+    (tests/test_numbers.py checks it)."""
+    def key(direction: str) -> tuple[int, float]:
+        steps = [n.per_family.get(f"intervention-{direction}") for c in CRITERIA for n in numbers[c]]
+        learned = [s for s in steps if s is not None]
+        return -len(learned), statistics.median(learned) if learned else float("inf")
+
+    return sorted(DIRECTIONS, key=key)
+
+
 def fragile_lines(numbers: dict[str, list[RunNumbers]]) -> list[str]:
     notes = [f"seed {n.seed} ({c}): {', '.join(n.fragile)}" for c in CRITERIA for n in numbers[c] if n.fragile]
     return ["Learning steps that rest on one sample (a qualifying checkpoint less than one sample above 0.8): "
@@ -85,9 +99,23 @@ def calibration_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
+def storage_line(runs: list[Run]) -> str:
+    def megabytes(folder: Path) -> float:
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+    parts = []
+    for run in runs:
+        layout = run.layout
+        parts.append(f"seed {run.config.train.seed} {megabytes(Path(run.path)):.0f} MB (weights "
+                     f"{megabytes(layout.checkpoint(run.steps[0]).parent):.0f}, evaluation "
+                     f"{megabytes(layout.evaluation_summary.parent):.0f}, elicitation "
+                     f"{megabytes(layout.elicitation_summary.parent):.0f})")
+    total = megabytes(Path(runs[0].path).parent)
+    return f"Stored: {'; '.join(parts)}; all of `checkpoints/` {total:.0f} MB (budget 200 MB)."
+
+
 def block(runs: list[Run], designs: dict | None) -> str:
     space = runs[0].config.concept_space
-    name = space.class_name(space.heldout_classes()[0])
     numbers = numbers_of(runs)
     families = list(next(iter(numbers.values()))[0].per_family)
     config = runs[0].config
@@ -99,7 +127,9 @@ def block(runs: list[Run], designs: dict | None) -> str:
            "that did not get there within the run. A learning step is the first checkpoint from which joint "
            "accuracy (colour and size both right) stays ≥ 0.8 for 3 checkpoints, 64 samples each.", "",
            "| | strict | lenient |", "|---|---|---|", *rows(numbers, families, space), "",
-           *fragile_lines(numbers), ""]
+           *fragile_lines(numbers), "",
+           "Intervention directions ranked by how many seeds and criteria learn the class, then by the median step: "
+           + " > ".join(ranked_directions(numbers)) + " (the first is the default everywhere).", ""]
     calibration = calibration_lines(runs)
     if calibration:
         out += ["Probe calibration on renders along each axis, −0.25…1.25 (position units; mean absolute error): "
@@ -116,7 +146,7 @@ def block(runs: list[Run], designs: dict | None) -> str:
                            f"{spread([n['per_family'].get('patch') for n in per_seed])} | "
                            f"{spread([n['elicited'] for n in per_seed])} |")
         out.append("")
-    out.append(END)
+    out += [storage_line(runs), "", END]
     return "\n".join(out)
 
 

@@ -22,6 +22,7 @@ TINY_OVERRIDES = {
     "train.checkpoint_steps": (2, 4, 6),
     "train.weights_dtype": "float32",
     "train.p_uncond": 0.0,  # the plain tiny run has no null token; tests that need one set it
+    "concept_space.delta_color": 0.4,  # the tests' colour arithmetic is written for Δc 0.4
 }
 """The cpu preset shrunk to 8 px and an 8-16 U-Net; stored in float32 so weights compare bit for bit."""
 

@@ -24,7 +24,7 @@ from concept_explorer.analysis.probes import (
 from concept_explorer.core.config import cpu_preset
 from concept_explorer.core.render import render, sample_attributes
 
-SPACE = cpu_preset().concept_space  # 16 px, colour and size, Δc = Δs = 0.4
+SPACE = dataclasses.replace(cpu_preset().concept_space, delta_color=0.4)  # 16 px, colour and size, Δc = Δs = 0.4
 TOLERANCE = 0.1
 """How close (position units) this test probe must read a render: trained in a fraction of the real probe's
 steps, it is a few times less precise (the real one's error is in the README)."""

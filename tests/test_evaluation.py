@@ -241,13 +241,13 @@ def test_overprompt_moves_along_the_axis_and_reports_clipping(tiny_run: Run) -> 
 def test_intervention_direction_comes_from_the_model_it_edits(tiny_run: Run) -> None:
     space = tiny_run.config.concept_space
     early, late = tiny_run.load_model(2), tiny_run.load_model(6)
-    d_early, d_late = concept_direction(early, space, "color"), concept_direction(late, space, "color")
+    d_early, d_late = concept_direction(early, space, "color", "pairs"), concept_direction(late, space, "color", "pairs")
     assert not torch.allclose(d_early, d_late)
     e = torch.zeros(2, d_early.shape[0])
-    assert torch.allclose(intervention(early, space, (1, 1), {"color": 2.0})(e), 2 * d_early.expand(2, -1))
-    assert torch.allclose(intervention(late, space, (1, 1), {"color": 2.0})(e), 2 * d_late.expand(2, -1))
-    assert torch.allclose(intervention(late, space, (0, 1), {"color": 1.0})(e), -d_late.expand(2, -1))
-    projected = intervention(late, space, (1, 1), {"color": 1.0}, projection=True)
+    assert torch.allclose(intervention(early, space, (1, 1), {"color": 2.0}, direction="pairs")(e), 2 * d_early.expand(2, -1))
+    assert torch.allclose(intervention(late, space, (1, 1), {"color": 2.0}, direction="pairs")(e), 2 * d_late.expand(2, -1))
+    assert torch.allclose(intervention(late, space, (0, 1), {"color": 1.0}, direction="pairs")(e), -d_late.expand(2, -1))
+    projected = intervention(late, space, (1, 1), {"color": 1.0}, projection=True, direction="pairs")
     unit = d_late / d_late.norm()
     assert torch.allclose(projected(unit[None]), 2 * unit[None], atol=1e-6)
     assert not torch.equal(_plain(late, space, (1, 1), edit=intervention(late, space, (1, 1), {"color": 3.0})),

@@ -21,40 +21,48 @@ def view() -> RunDashboard:
 
 
 def test_phases_of_the_bundled_run_are_in_time_order(view: RunDashboard) -> None:
-    assert list(view.jump_targets.items()) == [("memorization", 1122), ("training classes learned", 2228),
-                                               ("hidden capability", 2613), ("generalization", 3476)]
+    """Seed 0 under the strict criterion (the default): the held-out prompt is mistaken for red-small, turns,
+    the training classes are learned, and only guidance makes blue-small before the run ends."""
+    assert list(view.jump_targets.items()) == [("memorization", 2104), ("sudden turn", 2346),
+                                               ("training classes learned", 2869), ("hidden capability", 6683)]
+    assert view.phases.memorization.mistaken_for == "01" and not view.phases.generalization.learned
 
 
 def test_hidden_capability_is_shown_where_elicitation_leads_plain_prompting_most(view: RunDashboard) -> None:
     best = view.phases.hidden_capability_best
-    assert best is not None and best.step == 2613 and best.method == "overprompt@1"
-    assert best.plain_accuracy < 0.15 and best.elicited_accuracy > 0.7
-    assert view.phases.hidden_capability.step == 3029  # the first learned step stays available for tables
+    assert best is not None and best.step == 6683 and best.method == "guidance@4"
+    curves = view.curves
+    lead = np.max([curves.joint[f] for f in curves.joint if f != "plain"], axis=0) - curves.joint["plain"]
+    assert curves.steps[int(np.argmax(lead))] == best.step  # plain prompting never learns, so every step counts
+    assert best.plain_accuracy < 0.3 and best.elicited_accuracy > 0.9
+    assert view.phases.hidden_capability.step == 7548  # the first learned step stays available for tables
 
 
-def test_the_caption_at_2417_says_the_heldout_prompt_is_still_memorised(view: RunDashboard) -> None:
-    index = view.steps.index(2417)
+def test_the_caption_in_the_memorization_window_says_so(view: RunDashboard) -> None:
+    index = view.steps.index(2346)
     assert view.phase_at(index) == "memorization"
     assert captions.step_caption(view, index).endswith("Phase: memorization.")
-    assert view.phase_at(view.steps.index(2613)) == "hidden capability"
-    assert view.phase_at(view.steps.index(994)) is None  # before the memorization window
+    assert "the most common mistake is red-small" in captions.step_caption(view, index)
+    assert view.phase_at(view.steps.index(6683)) == "hidden capability"
+    assert view.phase_at(view.steps.index(1876)) is None  # before the memorization window
 
 
 def test_panels_carry_the_phases(view: RunDashboard) -> None:
-    index = view.steps.index(2417)
+    index = view.steps.index(2346)
     marks = [a["text"] for a in view.concept_space(index)["layout"]["annotations"] if a.get("showarrow")]
-    assert marks == ["memorization", "hidden capability", "generalization"]  # the held-out prompt's phases
+    assert marks == ["memorization", "hidden capability"]  # the held-out prompt's phases
     capability = view.capability(index)["layout"]
     phase_lines = [s["x0"] for s in capability["shapes"] if s["type"] == "line" and s["line"]["dash"] == "dash"]
-    assert phase_lines == [1122, 2228, 2613, 3476]
-    assert [(s["x0"], s["x1"]) for s in capability["shapes"] if s["type"] == "rect"][-1] == (1122, 3029)
+    assert phase_lines == [2104, 2346, 2869, 6683]
+    assert sorted((s["x0"], s["x1"]) for s in capability["shapes"] if s["type"] == "rect") == [(2104, 2601),
+                                                                                               (7548, 8000)]
 
 
 def test_phase_strip_shows_plain_and_best_method_side_by_side_in_time_order(view: RunDashboard) -> None:
     strip = view.phase_strip(samples=4)
     assert [(tile.phase, tile.step) for tile in strip] == list(view.jump_targets.items())
-    hidden = strip[2]
-    assert hidden.grid.labels == ["plain prompt · 9% blue-small", "overprompting 1 · 73% blue-small"]
+    hidden = strip[-1]
+    assert hidden.grid.labels == ["plain prompt · 23% blue-small", "guidance (CFG) 4 · 94% blue-small"]
     for tile in strip:
         grid = tile.grid
         assert grid.row_height == view.space.resolution * grid.scale and len(grid.row_tops) == 2
@@ -63,7 +71,7 @@ def test_phase_strip_shows_plain_and_best_method_side_by_side_in_time_order(view
 
 
 def test_generation_grids_come_without_text_and_with_labels_as_data(view: RunDashboard) -> None:
-    index = view.steps.index(2417)
+    index = view.steps.index(2346)
     stored = view.generation_grid(index)
     assert stored.labels == view.names and stored.heldout == view.heldout and stored.scale == 4
     assert stored.image.shape == (2 + 4 * 66, 2 + 8 * 66, 3)
