@@ -137,14 +137,16 @@ def block(runs: list[Run], designs: dict | None) -> str:
     if designs:
         out += ["Conditioning designs (same config otherwise; `patch` = the final checkpoint's embedding module "
                 "patched into each earlier checkpoint):", "", "| design | seeds | criterion | plain | patch | "
-                "best elicitation |", "|---|---|---|---|---|---|"]
+                "best elicitation | colour alone: plain | colour alone: patch |", "|---|---|---|---|---|---|---|---|"]
         for design, entry in designs.items():
             for criterion in CRITERIA:
                 per_seed = entry[criterion]
                 out.append(f"| {design} | {', '.join(str(n['seed']) for n in per_seed)} | {criterion} | "
                            f"{spread([n['plain'] for n in per_seed])} | "
                            f"{spread([n['per_family'].get('patch') for n in per_seed])} | "
-                           f"{spread([n['elicited'] for n in per_seed])} |")
+                           f"{spread([n['elicited'] for n in per_seed])} | "
+                           f"{spread([n['concept_plain'].get('color') for n in per_seed])} | "
+                           f"{spread([n['concept_per_family'].get('patch', {}).get('color') for n in per_seed])} |")
         out.append("")
     out += [storage_line(runs), "", END]
     return "\n".join(out)

@@ -45,13 +45,15 @@ def test_at_least_three_seeds_are_bundled(seeds: list[Run]) -> None:
 
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_headline_claims_hold_on_every_seed(seeds: list[Run], criterion: str) -> None:
-    """The claims the README makes of every seed: elicitation learns the held-out class, and before plain prompting
-    does (a plain prompt that never learns it within the run counts as later); colour alone is elicited before
-    plain prompting gets it. A memorization window is claimed only for the seeds the table counts, so at least one."""
+    """The claims the README makes of every seed under both criteria: colour alone is elicited while plain
+    prompting has not got it (a plain prompt that never learns it within the run counts as later), and no seed has
+    plain prompting learn the held-out class before elicitation does. Under the lenient criterion elicitation
+    learns the whole class on every seed; under the strict one, on most. A memorization window, on some."""
     numbers = [run_numbers(run, criterion) for run in seeds]
     for n in numbers:
-        assert n.elicited is not None, f"seed {n.seed} ({criterion}): no elicitation learned the class"
-        assert n.plain is None or n.elicited < n.plain, f"seed {n.seed} ({criterion})"
         colour = n.concept_elicited["color"]
         assert colour is not None and (n.concept_plain["color"] is None or colour < n.concept_plain["color"])
+        assert n.plain is None or (n.elicited is not None and n.elicited < n.plain), f"seed {n.seed} ({criterion})"
+    learned = sum(n.elicited is not None for n in numbers)
+    assert learned == len(numbers) if criterion == "lenient" else learned > len(numbers) / 2
     assert any(n.memorization is not None for n in numbers)

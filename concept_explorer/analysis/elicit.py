@@ -62,7 +62,7 @@ DIRECTIONS = {
 }
 """How `concept_direction` takes d; which one is the default is measured (README, "Which intervention")."""
 
-DEFAULT_DIRECTION = "pairs"
+DEFAULT_DIRECTION = "target"
 
 
 @torch.no_grad()

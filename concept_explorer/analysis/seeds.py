@@ -60,6 +60,7 @@ class RunNumbers:
     final_step: int = 0
     concept_plain: dict[str, int | None] = field(default_factory=dict)  # concept → plain prompting's learning step
     concept_elicited: dict[str, int | None] = field(default_factory=dict)  # concept → earliest of any elicitation
+    concept_per_family: dict[str, dict[str, int | None]] = field(default_factory=dict)  # family → concept → step
 
     @property
     def gap(self) -> int | None:
@@ -110,6 +111,8 @@ def _measure(run: Run, criterion: str, threshold: float, consecutive: int) -> tu
         concept_elicited={c: min((s[k].step for f, s in curves.concept_learned.items()
                                   if f != "plain" and s[k].step is not None), default=None)
                           for k, c in enumerate(space.concepts)},
+        concept_per_family={f: {c: s[k].step for k, c in enumerate(space.concepts)}
+                            for f, s in curves.concept_learned.items()},
     ), curves
 
 
