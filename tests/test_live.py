@@ -12,6 +12,7 @@ import pytest
 import torch
 from ui_runs import tiny_runs
 
+from concept_explorer.analysis.elicit import DEFAULT_DIRECTION
 from concept_explorer.analysis.live import LiveGenerator, LiveResult, LiveSettings
 from concept_explorer.core.concepts import ConceptSpace
 from concept_explorer.core.run import Run
@@ -152,8 +153,8 @@ def test_the_intervention_takes_its_direction_as_chosen(runs, generator, monkeyp
     assert not np.array_equal(pushed["pairs"].images, pushed["orthogonal"].images)
     # Without an intervention the direction changes nothing, so it is not a new generation either.
     plain = generator.generate(runs["plain"], settings(seed=4))
-    assert generator.generate(runs["plain"], settings(seed=4, direction="target")) is plain
-    assert plain.settings.direction == "pairs"
+    assert generator.generate(runs["plain"], settings(seed=4, direction="pairs")) is plain
+    assert plain.settings.direction == DEFAULT_DIRECTION
 
 
 def test_the_prompt_follows_the_semantic_axes_and_reports_clipping(runs, generator):

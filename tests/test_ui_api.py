@@ -25,6 +25,7 @@ from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from ui_runs import launched_app, tiny_config  # noqa: E402
 
+from concept_explorer.analysis.elicit import DEFAULT_DIRECTION
 from concept_explorer.ui import train_tab  # noqa: E402
 from concept_explorer.ui.settings import GenerationSettings  # noqa: E402
 from concept_explorer.ui.state import ViewState  # noqa: E402
@@ -295,7 +296,7 @@ def test_generate_sends_live_samples_to_the_stepper(client):
     pushed = stepper(client.predict("cfg", 1, 0.0, False, "strict", *controls(
         strength=2.0, direction="custom mix", w_color=1.0, overprompt=1.0, patch="2", guidance=2.0,
         projection=True), api_name="/generate"), "live")["summary"]
-    assert "intervention 2 (pairs direction, projection)" in pushed and "embedding from step 2" in pushed
+    assert f"intervention 2 ({DEFAULT_DIRECTION} direction, projection)" in pushed and "embedding from step 2" in pushed
     assert "guidance 2" in pushed and "(strict criterion; 4 samples" in pushed
     orthogonal = stepper(client.predict("plain", 1, 0.0, False, "strict", *controls(
         strength=2.0, direction_kind="orthogonal"), api_name="/generate"), "live")["summary"]
@@ -329,14 +330,14 @@ def test_compare_two_runs_at_the_same_step(client):
 
 def test_view_query_round_trips_through_a_link(client):
     query = client.predict("cfg", 1, "plain", 0.5, True, "lenient", *controls(
-        color=0.25, strength=1.5, patch="2", seed=7, direction_kind="target"), api_name="/view_query")
+        color=0.25, strength=1.5, patch="2", seed=7, direction_kind="orthogonal"), api_name="/view_query")
     state, problems = ViewState.from_query(dict(p.split("=", 1) for p in query.split("&")))
-    assert problems == [] and "criterion=lenient" in query and "ivd=target" in query
+    assert problems == [] and "criterion=lenient" in query and "ivd=orthogonal" in query
     assert (state.run, state.step, state.compare, state.smoothing, state.present) == ("cfg", 4, "plain", 0.5, True)
     assert state.criterion == "lenient"
     generation = state.generation
     assert (generation.color, generation.strength, generation.patch, generation.seed) == (0.25, 1.5, "2", 7)
-    assert generation.direction_kind == "target"
+    assert generation.direction_kind == "orthogonal"
     default = client.predict("plain", 1, "", 0.0, False, "strict", *controls(), api_name="/view_query")
     assert "criterion" not in default and "ivd" not in default  # defaults stay out of links
     assert generation.samples == 4 and generation.sample_steps == 10 and generation.overprompt_along == ("color",)
@@ -349,7 +350,7 @@ def test_link_parameters_are_validated():
     generation = state.generation
     assert state.step is None and generation.color == 1.0 and generation.direction == "custom mix"
     assert generation.samples == 3 and state.present and generation.w_size == 0.5
-    assert state.criterion == "strict" and generation.direction_kind == "pairs"  # bad values: the defaults
+    assert state.criterion == "strict" and generation.direction_kind == DEFAULT_DIRECTION  # bad values: defaults
     assert len(problems) == 6 and any("step" in p for p in problems) and any("zzz" in p for p in problems)
     assert "Ignored criterion='loose': use strict or lenient." in problems
     assert "Ignored ivd='up': use orthogonal, pairs or target." in problems
