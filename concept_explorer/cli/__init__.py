@@ -1,7 +1,7 @@
 """The `concept-explorer` command line.
 
 Each subcommand is one `add_<name>(subparsers)` function that registers its parser and sets `handler`, a function
-of the parsed arguments that returns the exit code; `SUBCOMMANDS` lists them (train.py, measure.py, show.py).
+of the parsed arguments that returns the exit code; `SUBCOMMANDS` lists them (train.py, measure.py, show.py, sweep.py).
 Errors a user can cause surface as `UsageError` or `RunFolderError`, and `main` prints them as one sentence on
 stderr with exit code 2, never a traceback.
 """
@@ -16,10 +16,11 @@ from ..core.run import RunFolderError
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, Parser, UsageError
 from .measure import add_elicit, add_evaluate, add_probe
 from .show import add_report, add_serve
+from .sweep import add_sweep
 from .train import add_train
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_train, add_probe, add_evaluate, add_elicit, add_report, add_serve,
+    add_train, add_probe, add_evaluate, add_elicit, add_report, add_serve, add_sweep,
 ]
 
 

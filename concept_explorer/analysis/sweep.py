@@ -1,0 +1,205 @@
+"""Sweeps: a grid over config fields and seeds, one ordinary run folder per cell, each trained, evaluated and
+elicited, resumable cell by cell.
+
+    SWEEP/sweep.json                the base config, the grid, the seeds, every cell's overrides and state
+    SWEEP/probe-shared.safetensors  one probe trained for the whole sweep (its Δ ranges cover every cell),
+                                    copied into each cell, so N cells do not train N identical probes
+    SWEEP/<cell>/                   a run folder: everything that works on a run works on a cell
+
+Only the process that drives the sweep writes sweep.json; workers run cells and report back. A cell that fails is
+recorded with its one-sentence error and the others go on; running the sweep again retries it, resumes interrupted
+cells from their last checkpoint and skips finished ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.config import RunConfig, field_docs, parse_value, preset, with_overrides
+from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
+from .probes import Probe, probe_config_for, probe_fits, train_probe
+
+FORMAT = 1
+DONE, PENDING, FAILED = "complete", "pending", "failed"
+
+
+def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
+    """'section.field=v1,v2,…' specs → {field: [values]}, each value parsed to the field's type; one-sentence
+    errors for an unknown field, an unreadable value, an empty or repeated axis, or a repeated value."""
+    fields = field_docs()
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        key = key.strip()
+        if not sep or not text.strip():
+            raise ValueError(f"A grid axis reads FIELD=V1,V2,…, got {spec!r}.")
+        if key not in fields:
+            raise ValueError(f"Unknown config field {key!r} in the grid; see `concept-explorer train --help`.")
+        if key == "train.seed":
+            raise ValueError("Give seeds with --seeds, not as a grid axis.")
+        if key in grid:
+            raise ValueError(f"{key} appears twice in the grid.")
+        values = [parse_value(fields[key][0], item.strip(), key) for item in text.split(",") if item.strip()]
+        if len(set(map(str, values))) != len(values):
+            raise ValueError(f"{key} lists a value twice: {text}.")
+        grid[key] = values
+    return grid
+
+
+def cell_name(overrides: dict[str, Any]) -> str:
+    """A folder name that says the cell's coordinates: 'delta_color-0.2_seed-1'."""
+    return "_".join(f"{key.rpartition('.')[2]}-{value:g}" if isinstance(value, float)
+                    else f"{key.rpartition('.')[2]}-{value}" for key, value in overrides.items())
+
+
+def cells_of(grid: dict[str, list[Any]], seeds: list[int]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values and the seeds, seeds last (so one Δ's seeds sit together)."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) | {"train.seed": seed}
+            for values in itertools.product(*(grid[k] for k in keys)) for seed in seeds]
+
+
+@dataclass
+class Sweep:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def file(self) -> Path:
+        return self.path / "sweep.json"
+
+    @property
+    def probe_path(self) -> Path:
+        return self.path / "probe-shared.safetensors"
+
+    @classmethod
+    def create(cls, path: Path, preset_name: str, base: dict[str, Any], grid: dict[str, list[Any]],
+               seeds: list[int]) -> Sweep:
+        """A new sweep folder, or the one at `path` when it holds the same sweep (then it is resumed)."""
+        if not seeds:
+            raise ValueError("Give at least one seed.")
+        cells = cells_of(grid, seeds)
+        for overrides in cells:  # every cell's config must be valid before anything is written
+            with_overrides(preset(preset_name), base | overrides)
+        data = {"format": FORMAT, "preset": preset_name, "base": base, "grid": grid, "seeds": seeds,
+                "cells": [{"name": cell_name(o), "overrides": o, "state": PENDING} for o in cells]}
+        sweep = cls(Path(path), data)
+        if sweep.file.is_file():
+            stored = cls.open(path)
+            if {k: stored.data[k] for k in ("preset", "base", "grid", "seeds")} != json.loads(json.dumps(
+                    {k: data[k] for k in ("preset", "base", "grid", "seeds")})):
+                raise RunFolderError(f"{path} holds another sweep; choose a new --out or repeat its own grid.")
+            return stored
+        if sweep.path.exists() and any(sweep.path.iterdir()):
+            raise RunFolderError(f"{path} exists and is not a sweep folder; choose a new --out.")
+        sweep.path.mkdir(parents=True, exist_ok=True)
+        sweep.save()
+        return sweep
+
+    @classmethod
+    def open(cls, path: str | Path) -> Sweep:
+        file = Path(path) / "sweep.json"
+        if not file.is_file():
+            raise RunFolderError(f"{path} is not a sweep folder: sweep.json is missing.")
+        try:
+            data = json.loads(file.read_text())
+        except ValueError as error:
+            raise RunFolderError(f"{file} is not valid JSON ({error}).") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RunFolderError(f"{file} is not a sweep description of format {FORMAT}.")
+        return cls(Path(path), data)
+
+    def save(self) -> None:
+        atomic_write_json(self.file, self.data)
+
+    def config(self, cell: dict[str, Any]) -> RunConfig:
+        return with_overrides(preset(self.data["preset"]), self.data["base"] | cell["overrides"])
+
+    def counts(self) -> dict[str, int]:
+        states = [c["state"].partition(":")[0] for c in self.data["cells"]]  # "failed: <why>" counts as failed
+        return {state: states.count(state) for state in (DONE, PENDING, FAILED)}
+
+
+def ensure_sweep_probe(sweep: Sweep, progress: bool = True) -> Probe:
+    """One probe for every cell: trained on the geometry they share, over Δ ranges covering each cell's Δ."""
+    if sweep.probe_path.is_file():
+        return Probe.load(sweep.probe_path)
+    configs = [sweep.config(cell) for cell in sweep.data["cells"]]
+    probe_config = probe_config_for(configs[0].concept_space)
+    if not all(probe_fits(probe_config, c.concept_space) for c in configs):
+        raise ValueError("The grid changes the image geometry (not only Δ), so one probe cannot read every cell.")
+    probe = train_probe(probe_config, progress=progress)
+    probe.save(sweep.probe_path)
+    return probe
+
+
+def run_cell(sweep_path: str, index: int, threads: int, precision: str, elicit: bool) -> tuple[int, str, float]:
+    """Train (or resume), evaluate and elicit one cell in this process. Returns (index, state, seconds); a
+    failure comes back as its one-sentence message, never as an exception."""
+    from ..core.precision import resolve_precision
+    from ..core.training import train
+    from .capability import ElicitConfig, elicit_run
+    from .evaluate import EvalConfig, evaluate_run
+
+    started = time.perf_counter()
+    torch.set_num_threads(threads)
+    sweep = Sweep.open(sweep_path)
+    cell = sweep.data["cells"][index]
+    folder = sweep.path / cell["name"]
+    try:
+        resolved = resolve_precision(precision, torch.device("cpu"))
+        config = with_overrides(sweep.config(cell), {"train.precision": resolved})
+        started_before = RunLayout(folder).is_run()
+        if started_before and Run.open(folder).status == "complete":
+            run = Run.open(folder)
+        else:
+            # A started cell resumes with its stored config (its precision included), bit-exact.
+            run = train(None if started_before else config, folder, device="cpu", resume=started_before,
+                        progress=False)
+        if not run.layout.probe.is_file():
+            run.layout.probe.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(sweep.probe_path, run.layout.probe)
+        evaluate_run(run, EvalConfig(precision=run.config.train.precision), progress=False)
+        if elicit:
+            elicit_run(run, ElicitConfig(precision=run.config.train.precision), progress=False)
+    except (RunFolderError, ValueError, FloatingPointError) as error:
+        return index, f"{FAILED}: {error}", time.perf_counter() - started
+    return index, DONE, time.perf_counter() - started
+
+
+def run_sweep(
+    sweep: Sweep, workers: int = 1, threads: int = 1, precision: str = "auto", elicit: bool = True,
+    report: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Run every cell not yet complete on `workers` processes of `threads` torch threads each; sweep.json is
+    updated as each cell ends. Returns the final counts of complete / pending / failed cells."""
+    ensure_sweep_probe(sweep)
+    todo = [i for i, cell in enumerate(sweep.data["cells"]) if cell["state"] != DONE]
+    total, started, durations = len(sweep.data["cells"]), time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        running: set[Future] = {pool.submit(run_cell, str(sweep.path), i, threads, precision, elicit) for i in todo}
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index, state, seconds = future.result()
+                sweep.data["cells"][index]["state"] = state
+                sweep.save()
+                durations.append(seconds)
+                counts = sweep.counts()
+                left = total - counts[DONE] - counts[FAILED]
+                eta = sum(durations) / len(durations) * left / workers if left else 0.0
+                report(f"{sweep.data['cells'][index]['name']}: {state} ({seconds:.0f} s) · {counts[DONE]} done, "
+                       f"{min(len(running), left)} running, {left - min(len(running), left)} waiting, "
+                       f"{counts[FAILED]} failed · {time.perf_counter() - started:.0f} s so far, ETA {eta:.0f} s")
+    return sweep.counts()

@@ -1,0 +1,55 @@
+"""`concept-explorer sweep`: a grid of runs over config fields and seeds, each trained, evaluated and elicited,
+resumable by running the same command again."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..core.config import PRESETS
+from .common import EXIT_FAILED, UsageError, add_precision_option
+from .overrides import add_config_overrides, config_overrides
+
+
+def add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep", allow_abbrev=False, help="train, evaluate and elicit a grid of runs over config fields and seeds",
+        description="Every combination of the --grid values and --seeds becomes a run folder inside --out, "
+        "trained, evaluated and elicited (one probe is trained for the whole sweep). Run the same command again "
+        "to resume: finished cells are skipped, interrupted ones resume, failed ones are retried.",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="base configuration (default: cpu)")
+    parser.add_argument("--grid", nargs="+", required=True, metavar="FIELD=V1,V2",
+                        help="one axis per FIELD=values, e.g. concept_space.delta_color=0.2,0.4,0.6")
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default: 0)")
+    parser.add_argument("--out", required=True, type=Path, metavar="SWEEP_FOLDER", help="e.g. sweeps/color")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                        help="cells trained at once, each in its own process (default: one per core)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: 1)")
+    parser.add_argument("--no-elicit", action="store_true", help="train and evaluate only")
+    add_precision_option(parser)
+    add_config_overrides(parser)
+    parser.set_defaults(handler=run_sweep_command)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    from ..analysis.sweep import FAILED, Sweep, parse_grid, run_sweep
+
+    if args.workers < 1 or args.threads < 1:
+        raise UsageError("--workers and --threads must be at least 1.")
+    try:
+        grid = parse_grid(args.grid)
+        texts = [s.strip() for s in args.seeds.split(",") if s.strip()]
+        if not all(t.isdigit() for t in texts):
+            raise ValueError(f"Seeds are whole numbers separated by commas, got {args.seeds!r}.")
+        sweep = Sweep.create(args.out, args.preset, config_overrides(args), grid, [int(t) for t in texts])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    cells = len(sweep.data["cells"])
+    print(f"Sweep {args.out}: {cells} cells, {sweep.counts()['complete']} already complete; "
+          f"{args.workers} worker(s) × {args.threads} thread(s).")
+    counts = run_sweep(sweep, workers=args.workers, threads=args.threads, precision=args.precision,
+                       elicit=not args.no_elicit)
+    print(f"Sweep {args.out}: {counts['complete']} of {cells} cells complete, {counts[FAILED]} failed.")
+    return EXIT_FAILED if counts[FAILED] else 0

@@ -1,0 +1,108 @@
+"""Sweeps (analysis/sweep.py, `concept-explorer sweep`): grids, cells, and a tiny sweep run end to end, resumed
+and with a failing cell."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_OVERRIDES
+
+from concept_explorer.analysis.probes import probe_config_for, train_probe
+from concept_explorer.analysis.sweep import DONE, FAILED, PENDING, Sweep, cell_name, cells_of, parse_grid, run_sweep
+from concept_explorer.cli import main
+from concept_explorer.core.config import cpu_preset, with_overrides
+from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.training import train
+
+BASE = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY_OVERRIDES.items()}
+
+
+def test_a_grid_parses_each_axis_to_its_fields_type() -> None:
+    grid = parse_grid(["concept_space.delta_color=0.2, 0.4", "train.num_steps=4,6"])
+    assert grid == {"concept_space.delta_color": [0.2, 0.4], "train.num_steps": [4, 6]}
+    cells = cells_of(grid, [0, 1])
+    assert len(cells) == 8 and cells[0] == {"concept_space.delta_color": 0.2, "train.num_steps": 4, "train.seed": 0}
+    assert cells[1]["train.seed"] == 1  # one Δ's seeds sit together
+    assert cell_name(cells[1]) == "delta_color-0.2_num_steps-4_seed-1"
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["concept_space.delta_colour=0.2"], "Unknown config field 'concept_space.delta_colour'"),
+    (["concept_space.delta_color=0.2,x"], "Cannot read concept_space.delta_color='x' as float"),
+    (["concept_space.delta_color"], "A grid axis reads FIELD=V1,V2"),
+    (["concept_space.delta_color="], "A grid axis reads FIELD=V1,V2"),
+    (["concept_space.delta_color=0.2", "concept_space.delta_color=0.4"], "appears twice"),
+    (["concept_space.delta_color=0.2,0.2"], "lists a value twice"),
+    (["train.seed=1,2"], "Give seeds with --seeds"),
+])
+def test_bad_grids_are_one_sentence(specs: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_grid(specs)
+
+
+def test_the_cli_refuses_bad_values_before_writing_anything(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.2,0.9", "--out", str(out)]) == 2
+    assert "delta_color must be in (0, 0.8], got 0.9" in capsys.readouterr().err and not out.exists()
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.2", "--seeds", "0,a", "--out", str(out)]) == 2
+    assert "Seeds are whole numbers" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def probe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A barely trained probe for the tiny geometry, so the sweep does not train its own (a minute)."""
+    space = with_overrides(cpu_preset(), TINY_OVERRIDES).concept_space
+    probe = train_probe(dataclasses.replace(probe_config_for(space), steps=3, batch_size=16, width=8), progress=False)
+    path = tmp_path_factory.mktemp("probe") / "probe-shared.safetensors"
+    probe.save(path)
+    return path
+
+
+def tiny_sweep(path: Path, probe_file: Path, colors: list[float]) -> Sweep:
+    sweep = Sweep.create(path, "cpu", BASE, {"concept_space.delta_color": colors}, [0])
+    sweep.probe_path.write_bytes(probe_file.read_bytes())
+    return sweep
+
+
+def test_a_tiny_sweep_runs_every_cell_then_resumes_and_retries(tmp_path: Path, probe_file: Path) -> None:
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3, 0.4])
+    first, second = (sweep.path / c["name"] for c in sweep.data["cells"])
+    # The first cell was interrupted after one checkpoint; the second holds a broken run.json.
+    config = sweep.config(sweep.data["cells"][0])
+    stops = iter([False, False, True])
+    train(config, first, device="cpu", progress=False, should_stop=lambda: next(stops, True))
+    assert Run.open(first).status == "interrupted"
+    second.mkdir()
+    (second / "run.json").write_text("{")
+    lines: list[str] = []
+    counts = run_sweep(sweep, workers=2, report=lines.append)
+    assert counts == {DONE: 1, PENDING: 0, FAILED: 1}
+    stored = json.loads(sweep.file.read_text())["cells"]
+    assert stored[0]["state"] == DONE and stored[1]["state"].startswith(f"{FAILED}: ")
+    assert "not valid JSON" in stored[1]["state"] and len(lines) == 2 and "ETA" in lines[-1]
+    run = Run.open(first)
+    assert run.status == "complete" and run.steps == [2, 4, 6]
+    assert run.layout.evaluation_summary.is_file() and run.layout.elicitation_summary.is_file()
+    assert run.config.concept_space.delta_color == 0.3
+    # Fixing the broken cell and running again retries only it.
+    (second / "run.json").unlink()
+    second.rmdir()
+    lines.clear()
+    assert run_sweep(Sweep.open(sweep.path), workers=1, report=lines.append) == {DONE: 2, PENDING: 0, FAILED: 0}
+    assert len(lines) == 1 and lines[0].startswith(stored[1]["name"])
+    assert Run.open(second).config.concept_space.delta_color == 0.4
+
+
+def test_a_sweep_folder_holds_one_sweep(tmp_path: Path, probe_file: Path) -> None:
+    tiny_sweep(tmp_path / "sweep", probe_file, [0.3])
+    again = Sweep.create(tmp_path / "sweep", "cpu", BASE, {"concept_space.delta_color": [0.3]}, [0])
+    assert again.counts()[PENDING] == 1  # the same grid: the stored sweep, resumed
+    with pytest.raises(RunFolderError, match="holds another sweep"):
+        Sweep.create(tmp_path / "sweep", "cpu", BASE, {"concept_space.delta_color": [0.4]}, [0])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunFolderError, match="not a sweep folder"):
+        Sweep.create(tmp_path / "other", "cpu", BASE, {"concept_space.delta_color": [0.3]}, [0])
