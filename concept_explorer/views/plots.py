@@ -231,7 +231,10 @@ def capability_spec(
     line = _vline(current_step)
     if line:
         shapes.append(line)
-    layout = base_layout(height or (460 if large else 370), large, title, legend_gap=10)
+    # Method names are long: about two legend entries fit a row of a half-width panel, so each extra row of
+    # legend gets its own pixels instead of squeezing the plot (seven methods: four rows).
+    gap = 10 + (24 if large else 20) * max(math.ceil(len(joint) / 2) - 1, 0)
+    layout = base_layout(height or (460 if large else 370) + gap - 10, large, title, legend_gap=gap)
     x_extra = {"range": [step_range[0], step_range[1]]} if step_range else {}
     layout.update(
         xaxis=axis_spec("training step", large, **x_extra), shapes=shapes, annotations=annotations,
