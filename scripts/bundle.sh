@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-make the bundled trajectories in checkpoints/: three seeds of the cpu preset, each trained, evaluated and
-# elicited by this project's own commands, then the README's numbers regenerated from them. About 25 min per seed
-# on 2 cores (training 13, evaluation and elicitation 12). Resumable: run it again after an interruption and every
+# elicited by this project's own commands, then the README's numbers regenerated from them. Measured for the bundled
+# seeds on a 2-core AMD EPYC shared with other jobs: training 17-28 min, evaluation 4-6 min, elicitation 10-15 min
+# per seed (benchmarks/results-bundle-timing.txt). Resumable: run it again after an interruption and every
 # command continues where it stopped. One thread per command, because the thread count changes float summation
 # order; bf16 because the bundled runs were made on a CPU with native bf16 (a CPU without it reproduces them only
 # up to that rounding: pass PRECISION=fp32 to train in fp32 instead).
