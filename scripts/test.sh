@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! .venv/bin/python -c 'import concept_explorer, pytest, gradio_client, playwright' 2>/dev/null \
+if ! .venv/bin/python -c 'import concept_explorer, pytest, gradio_client, playwright, ray' 2>/dev/null \
         || [ ! -x .venv/bin/concept-explorer ]; then
     bash scripts/setup.sh
 fi

@@ -106,3 +106,22 @@ def test_a_sweep_folder_holds_one_sweep(tmp_path: Path, probe_file: Path) -> Non
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(RunFolderError, match="not a sweep folder"):
         Sweep.create(tmp_path / "other", "cpu", BASE, {"concept_space.delta_color": [0.3]}, [0])
+
+
+def test_a_tiny_sweep_on_a_local_ray_instance(tmp_path: Path, probe_file: Path) -> None:
+    pytest.importorskip("ray")
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3, 0.4])
+    lines: list[str] = []
+    counts = run_sweep(sweep, workers=2, elicit=False, backend="ray", report=lines.append)
+    assert counts == {DONE: 2, PENDING: 0, FAILED: 0} and len(lines) == 2
+    for cell in sweep.data["cells"]:
+        run = Run.open(sweep.path / cell["name"])
+        assert run.status == "complete" and run.layout.evaluation_summary.is_file()
+    with pytest.raises(ValueError, match="Unknown backend"):
+        run_sweep(sweep, backend="slurm")
+
+
+def test_the_cli_checks_the_backend_options(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.2", "--ray-address", "x:1", "--out", str(out)]) == 2
+    assert "--ray-address needs --backend ray" in capsys.readouterr().err and not out.exists()

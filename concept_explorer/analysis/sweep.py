@@ -17,7 +17,7 @@ import itertools
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -144,11 +144,13 @@ def ensure_sweep_probe(sweep: Sweep, progress: bool = True) -> Probe:
     return probe
 
 
-def run_cell(sweep_path: str, index: int, threads: int, precision: str, elicit: bool) -> tuple[int, str, float]:
-    """Train (or resume), evaluate and elicit one cell in this process. Returns (index, state, seconds); a
-    failure comes back as its one-sentence message, never as an exception."""
+def run_cell(
+    sweep_path: str, index: int, threads: int, precision: str, elicit: bool, device: str = "auto"
+) -> tuple[int, str, float]:
+    """Train (or resume), evaluate and elicit one cell in this process, on `device` (auto: CUDA when this process
+    sees one). Returns (index, state, seconds); a failure comes back as its one-sentence message, never raised."""
     from ..core.precision import resolve_precision
-    from ..core.training import train
+    from ..core.training import resolve_device, train
     from .capability import ElicitConfig, elicit_run
     from .evaluate import EvalConfig, evaluate_run
 
@@ -158,48 +160,89 @@ def run_cell(sweep_path: str, index: int, threads: int, precision: str, elicit: 
     cell = sweep.data["cells"][index]
     folder = sweep.path / cell["name"]
     try:
-        resolved = resolve_precision(precision, torch.device("cpu"))
+        torch_device = resolve_device(device)
+        resolved = resolve_precision(precision, torch_device)
         config = with_overrides(sweep.config(cell), {"train.precision": resolved})
         started_before = RunLayout(folder).is_run()
         if started_before and Run.open(folder).status == "complete":
             run = Run.open(folder)
         else:
             # A started cell resumes with its stored config (its precision included), bit-exact.
-            run = train(None if started_before else config, folder, device="cpu", resume=started_before,
+            run = train(None if started_before else config, folder, device=device, resume=started_before,
                         progress=False)
         if not run.layout.probe.is_file():
             run.layout.probe.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(sweep.probe_path, run.layout.probe)
-        evaluate_run(run, EvalConfig(precision=run.config.train.precision), progress=False)
+        evaluate_run(run, EvalConfig(precision=run.config.train.precision), device=torch_device, progress=False)
         if elicit:
-            elicit_run(run, ElicitConfig(precision=run.config.train.precision), progress=False)
+            elicit_run(run, ElicitConfig(precision=run.config.train.precision), device=torch_device, progress=False)
     except (RunFolderError, ValueError, FloatingPointError) as error:
         return index, f"{FAILED}: {error}", time.perf_counter() - started
     return index, DONE, time.perf_counter() - started
 
 
-def run_sweep(
-    sweep: Sweep, workers: int = 1, threads: int = 1, precision: str = "auto", elicit: bool = True,
-    report: Callable[[str], None] = print,
-) -> dict[str, int]:
-    """Run every cell not yet complete on `workers` processes of `threads` torch threads each; sweep.json is
-    updated as each cell ends. Returns the final counts of complete / pending / failed cells."""
-    ensure_sweep_probe(sweep)
-    todo = [i for i, cell in enumerate(sweep.data["cells"]) if cell["state"] != DONE]
-    total, started, durations = len(sweep.data["cells"]), time.perf_counter(), []
+def _local_results(
+    sweep: Sweep, todo: list[int], workers: int, threads: int, precision: str, elicit: bool, device: str
+) -> Iterator[tuple[tuple[int, str, float], int]]:
+    """Cells on `workers` spawned processes of this machine; yields (cell result, cells still running)."""
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        running: set[Future] = {pool.submit(run_cell, str(sweep.path), i, threads, precision, elicit) for i in todo}
+        running: set[Future] = {pool.submit(run_cell, str(sweep.path), i, threads, precision, elicit, device)
+                                for i in todo}
         while running:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                index, state, seconds = future.result()
-                sweep.data["cells"][index]["state"] = state
-                sweep.save()
-                durations.append(seconds)
-                counts = sweep.counts()
-                left = total - counts[DONE] - counts[FAILED]
-                eta = sum(durations) / len(durations) * left / workers if left else 0.0
-                report(f"{sweep.data['cells'][index]['name']}: {state} ({seconds:.0f} s) · {counts[DONE]} done, "
-                       f"{min(len(running), left)} running, {left - min(len(running), left)} waiting, "
-                       f"{counts[FAILED]} failed · {time.perf_counter() - started:.0f} s so far, ETA {eta:.0f} s")
+                yield future.result(), len(running)
+
+
+def _ray_results(
+    sweep: Sweep, todo: list[int], workers: int, threads: int, precision: str, elicit: bool, device: str,
+    address: str | None,
+) -> Iterator[tuple[tuple[int, str, float], int]]:
+    """Cells as Ray tasks of `threads` CPUs each: on the cluster at `address` (the sweep folder must then be a path
+    every node sees), or on a local Ray instance of workers × threads CPUs started here and stopped after."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = {} if address else {"num_cpus": workers * threads}
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
+    try:
+        task = ray.remote(num_cpus=threads)(run_cell)
+        pending = [task.remote(str(sweep.path.resolve()), i, threads, precision, elicit, device) for i in todo]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0]), len(pending)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+BACKENDS = ("local", "ray")
+
+
+def run_sweep(
+    sweep: Sweep, workers: int = 1, threads: int = 1, precision: str = "auto", elicit: bool = True,
+    report: Callable[[str], None] = print, backend: str = "local", ray_address: str | None = None,
+    device: str = "auto",
+) -> dict[str, int]:
+    """Run every cell not yet complete, `workers` at a time with `threads` torch threads each, on this machine's
+    processes (backend "local") or as Ray tasks; sweep.json is updated by this process as each cell ends.
+    Returns the final counts of complete / pending / failed cells."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; choose from {list(BACKENDS)}.")
+    ensure_sweep_probe(sweep)
+    todo = [i for i, cell in enumerate(sweep.data["cells"]) if cell["state"] != DONE]
+    total, started, durations = len(sweep.data["cells"]), time.perf_counter(), []
+    results = (_local_results(sweep, todo, workers, threads, precision, elicit, device) if backend == "local"
+               else _ray_results(sweep, todo, workers, threads, precision, elicit, device, ray_address))
+    for (index, state, seconds), running in results:
+        sweep.data["cells"][index]["state"] = state
+        sweep.save()
+        durations.append(seconds)
+        counts = sweep.counts()
+        left = total - counts[DONE] - counts[FAILED]
+        eta = sum(durations) / len(durations) * left / workers if left else 0.0
+        report(f"{sweep.data['cells'][index]['name']}: {state} ({seconds:.0f} s) · {counts[DONE]} done, "
+               f"{min(running, left)} running, {left - min(running, left)} waiting, {counts[FAILED]} failed · "
+               f"{time.perf_counter() - started:.0f} s so far, ETA {eta:.0f} s")
     return sweep.counts()

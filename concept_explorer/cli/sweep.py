@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..core.config import PRESETS
+from ..core.training import resolve_device
 from .common import EXIT_FAILED, UsageError, add_precision_option
 from .overrides import add_config_overrides, config_overrides
 
@@ -28,6 +29,13 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
                         help="cells trained at once, each in its own process (default: one per core)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: 1)")
     parser.add_argument("--no-elicit", action="store_true", help="train and evaluate only")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA where a worker sees one), cpu or cuda (default: auto)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local: worker processes on this machine; ray: Ray tasks (pip install ray)")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="a running Ray cluster to use (e.g. ray://head:10001); without it a local Ray instance "
+                        "of workers × threads CPUs is started. On a cluster --out must be a path every node sees")
     add_precision_option(parser)
     add_config_overrides(parser)
     parser.set_defaults(handler=run_sweep_command)
@@ -38,6 +46,17 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     if args.workers < 1 or args.threads < 1:
         raise UsageError("--workers and --threads must be at least 1.")
+    if args.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("The ray backend needs Ray: pip install ray (or use --backend local).") from None
+    elif args.ray_address:
+        raise UsageError("--ray-address needs --backend ray.")
+    try:
+        resolve_device(args.device)  # an unknown device fails here, not once per cell
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     try:
         grid = parse_grid(args.grid)
         texts = [s.strip() for s in args.seeds.split(",") if s.strip()]
@@ -50,6 +69,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     print(f"Sweep {args.out}: {cells} cells, {sweep.counts()['complete']} already complete; "
           f"{args.workers} worker(s) × {args.threads} thread(s).")
     counts = run_sweep(sweep, workers=args.workers, threads=args.threads, precision=args.precision,
-                       elicit=not args.no_elicit)
+                       elicit=not args.no_elicit, backend=args.backend, ray_address=args.ray_address,
+                       device=args.device)
     print(f"Sweep {args.out}: {counts['complete']} of {cells} cells complete, {counts[FAILED]} failed.")
     return EXIT_FAILED if counts[FAILED] else 0
