@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_OVERRIDES
 
+from concept_explorer.analysis.across import learning_steps_of
 from concept_explorer.analysis.probes import probe_config_for, train_probe
 from concept_explorer.analysis.sweep import DONE, FAILED, PENDING, Sweep, cell_name, cells_of, parse_grid, run_sweep
 from concept_explorer.cli import main
@@ -117,6 +118,8 @@ def test_a_tiny_sweep_on_a_local_ray_instance(tmp_path: Path, probe_file: Path) 
     for cell in sweep.data["cells"]:
         run = Run.open(sweep.path / cell["name"])
         assert run.status == "complete" and run.layout.evaluation_summary.is_file()
+        steps = learning_steps_of(run, "strict")  # what a learning-time-vs-Δ figure reads from each cell
+        assert set(steps) == {"00", "01", "10", "11"} and set(steps["11"]) == {"color", "size", "joint"}
     with pytest.raises(ValueError, match="Unknown backend"):
         run_sweep(sweep, backend="slurm")
 
