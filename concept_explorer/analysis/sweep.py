@@ -31,6 +31,7 @@ from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .probes import Probe, probe_config_for, probe_fits, train_probe
 
 FORMAT = 1
+SWEEP_FILE = "sweep.json"
 DONE, PENDING, FAILED = "complete", "pending", "failed"
 
 
@@ -77,7 +78,7 @@ class Sweep:
 
     @property
     def file(self) -> Path:
-        return self.path / "sweep.json"
+        return self.path / SWEEP_FILE
 
     @property
     def probe_path(self) -> Path:
@@ -109,9 +110,9 @@ class Sweep:
 
     @classmethod
     def open(cls, path: str | Path) -> Sweep:
-        file = Path(path) / "sweep.json"
+        file = Path(path) / SWEEP_FILE
         if not file.is_file():
-            raise RunFolderError(f"{path} is not a sweep folder: sweep.json is missing.")
+            raise RunFolderError(f"{path} is not a sweep folder: {SWEEP_FILE} is missing.")
         try:
             data = json.loads(file.read_text())
         except ValueError as error:
@@ -164,9 +165,8 @@ def run_cell(
         resolved = resolve_precision(precision, torch_device)
         config = with_overrides(sweep.config(cell), {"train.precision": resolved})
         started_before = RunLayout(folder).is_run()
-        if started_before and Run.open(folder).status == "complete":
-            run = Run.open(folder)
-        else:
+        run = Run.open(folder) if started_before else None
+        if run is None or run.status != "complete":
             # A started cell resumes with its stored config (its precision included), bit-exact.
             run = train(None if started_before else config, folder, device=device, resume=started_before,
                         progress=False)
