@@ -145,7 +145,7 @@ def block(runs: list[Run], designs: dict | None) -> str:
                            f"{spread([n['plain'] for n in per_seed])} | "
                            f"{spread([n['per_family'].get('patch') for n in per_seed])} | "
                            f"{spread([n['elicited'] for n in per_seed])} | "
-                           f"{spread([n['concept_plain'].get('color') for n in per_seed])} | "
+                           f"{spread([n['concept_per_family']['plain'].get('color') for n in per_seed])} | "
                            f"{spread([n['concept_per_family'].get('patch', {}).get('color') for n in per_seed])} |")
         out.append("")
     out += [storage_line(runs), "", END]

@@ -58,13 +58,22 @@ class RunNumbers:
     per_family: dict[str, int | None]
     fragile: list[str] = field(default_factory=list)  # families whose learning step rests on one sample
     final_step: int = 0
-    concept_plain: dict[str, int | None] = field(default_factory=dict)  # concept → plain prompting's learning step
-    concept_elicited: dict[str, int | None] = field(default_factory=dict)  # concept → earliest of any elicitation
     concept_per_family: dict[str, dict[str, int | None]] = field(default_factory=dict)  # family → concept → step
 
     @property
     def gap(self) -> int | None:
         return None if self.plain is None or self.elicited is None else self.plain - self.elicited
+
+    @property
+    def concept_plain(self) -> dict[str, int | None]:
+        """concept → plain prompting's learning step of that concept alone."""
+        return self.concept_per_family["plain"]
+
+    @property
+    def concept_elicited(self) -> dict[str, int | None]:
+        """concept → the earliest learning step of that concept alone under any elicitation method."""
+        elicited = [steps for family, steps in self.concept_per_family.items() if family != "plain"]
+        return {c: min((s[c] for s in elicited if s[c] is not None), default=None) for c in self.concept_plain}
 
     @property
     def gap_at_least(self) -> int | None:
@@ -107,10 +116,6 @@ def _measure(run: Run, criterion: str, threshold: float, consecutive: int) -> tu
         turn=turn.step if turn else None, plain=phases.generalization.step, elicited=phases.hidden_capability.step,
         method=phases.hidden_method, per_family={f: s.step for f, s in curves.learned.items()},
         fragile=fragile_families(curves, samples, threshold, consecutive), final_step=run.steps[-1],
-        concept_plain={c: curves.concept_learned["plain"][k].step for k, c in enumerate(space.concepts)},
-        concept_elicited={c: min((s[k].step for f, s in curves.concept_learned.items()
-                                  if f != "plain" and s[k].step is not None), default=None)
-                          for k, c in enumerate(space.concepts)},
         concept_per_family={f: {c: s[k].step for k, c in enumerate(space.concepts)}
                             for f, s in curves.concept_learned.items()},
     ), curves
