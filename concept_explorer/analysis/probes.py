@@ -216,14 +216,23 @@ def sample_along_axes(
         if concept in LOGIT_CONCEPTS:
             continue
         position = low + (high - low) * torch.rand(len(codes), 1, generator=generator)  # (N, 1)
-        start, end = space.level_mean(concept, 0), space.level_mean(concept, 1)
-        value = start + position * (end - start)  # (N, width)
-        if concept == "size":
-            changes["size"] = value[:, 0].clamp(min=space.min_size)
-        else:
-            jitter = (torch.rand(value.shape, generator=generator) * 2 - 1) * space.level_half_width(concept)
-            changes[concept] = (value + jitter).clamp(0, 1)
+        changes[concept] = along_axis(space, concept, position, generator)
     return dataclasses.replace(attributes, **changes)
+
+
+def along_axis(
+    space: ConceptSpace, concept: str, position: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A continuous concept's attribute at `position` (N, 1) along its axis, as `Attributes` holds it (sizes (N,),
+    colours (N, 3)), clamped as the data generator clamps: sizes at min_size, channels to [0, 1]. With a
+    `generator`, colour channels get the within-class per-channel jitter (so the other channels vary too)."""
+    start, end = space.level_mean(concept, 0), space.level_mean(concept, 1)
+    value = start + position * (end - start)  # (N, width)
+    if concept == "size":
+        return value[:, 0].clamp(min=space.min_size)
+    if generator is not None:
+        value = value + (torch.rand(value.shape, generator=generator) * 2 - 1) * space.level_half_width(concept)
+    return value.clamp(0, 1)
 
 
 def render_probe_batch(
@@ -337,12 +346,10 @@ def calibration_error(
         if concept in LOGIT_CONCEPTS:
             continue
         errors = []
-        start, end = space.level_mean(concept, 0), space.level_mean(concept, 1)
         for position in positions:
             codes = torch.randint(0, 2, (per_point, space.num_concepts), generator=generator)
             attributes = sample_attributes(space, codes, generator)
-            value = (start + float(position) * (end - start)).expand(per_point, -1)
-            value = value[:, 0].clamp(min=space.min_size) if concept == "size" else value.clamp(0, 1)
+            value = along_axis(space, concept, torch.full((per_point, 1), float(position)))
             attributes = dataclasses.replace(attributes, **{concept: value})
             truth = to_position(attribute_targets(space, attributes), space)[:, k]  # clamping included
             errors.append(probe.score(render(space, attributes, generator), space).position[:, k] - truth)
