@@ -231,7 +231,10 @@ def run_sweep(
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; choose from {list(BACKENDS)}.")
     ensure_sweep_probe(sweep)
-    todo = [i for i, cell in enumerate(sweep.data["cells"]) if cell["state"] != DONE]
+    # Seed by seed: a sweep stopped part-way already holds a whole fan of Δ for its first seeds.
+    seeds = sweep.data["seeds"]
+    todo = sorted((i for i, cell in enumerate(sweep.data["cells"]) if cell["state"] != DONE),
+                  key=lambda i: seeds.index(sweep.data["cells"][i]["overrides"]["train.seed"]))
     total, started, durations = len(sweep.data["cells"]), time.perf_counter(), []
     results = (_local_results(sweep, todo, workers, threads, precision, elicit, device) if backend == "local"
                else _ray_results(sweep, todo, workers, threads, precision, elicit, device, ray_address))
