@@ -293,6 +293,33 @@ def test_capability_curves_are_incremental(run_copy: Run) -> None:
         elicit_run(run_copy, ElicitConfig(concepts=("texture",)), progress=False)
 
 
+def test_elicitation_draws_every_method_in_one_call_as_separate_calls_would(tmp_path: Path, tiny_run: Run) -> None:
+    """The batched pass stores, for each method, the images one `generate` call of that method makes with the
+    pass's seed (rounding of a batch's kernels aside: within one uint8 level)."""
+    run_copy = train(with_overrides(tiny_run.config, {"train.p_uncond": 0.5}), tmp_path / "cfg", progress=False)
+    run_copy.layout.probe.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tiny_run.layout.probe, run_copy.layout.probe)
+    config = ElicitConfig(samples=3, seed=5, overprompt_strengths=(1.0,), intervention_strengths=(2.0,),
+                          intervention_directions=("target",), guidance_weights=(3.0,))
+    elicit_run(run_copy, config, steps=[4], progress=False)
+    stored = read_elicited_samples(run_copy, 4)
+    space, model, code = run_copy.config.concept_space, run_copy.load_model(4), (1, 1)
+    plain_h = space.class_prompt(code)[None].repeat(3, 1)
+    steps = run_copy.config.train.sample_steps
+    expected = {
+        "plain": generate(model, plain_h, steps, 5),
+        "overprompt@1": generate(model, overprompt(space, code, {"color": 1.0}).h[None].repeat(3, 1), steps, 5),
+        "intervention-target@2": generate(model, plain_h, steps, 5,
+                                          edit=intervention(model, space, code, {"color": 2.0}, direction="target")),
+        "patch@final": generate(patch_embedding(model, run_copy.load_state(6)), plain_h, steps, 5),
+        "guidance@3": generate(model, plain_h, steps, 5, guidance=3.0),
+    }
+    for key, images in expected.items():
+        difference = (stored[f"{key}/11/images"].int() - images.int()).abs()
+        assert difference.max() <= 1, key
+    assert not torch.equal(stored["guidance@3/11/images"], stored["plain/11/images"])
+
+
 def test_a_summary_written_before_precision_was_recorded_is_read_as_fp32(run_copy: Run) -> None:
     evaluate_run(run_copy, EVAL, progress=False)
     path = run_copy.layout.evaluation_summary

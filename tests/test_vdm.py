@@ -228,6 +228,22 @@ def test_embedding_edit_changes_samples_and_identity_edit_does_not() -> None:
     assert not torch.allclose(sample(model, 5, edit=lambda e: e + 1.0), plain)
 
 
+def test_one_batch_of_mixed_guidance_and_shared_noise_equals_separate_calls() -> None:
+    """sample_embedded lets elicitation draw every method in one call: rows in blocks of `noise_rows` share the
+    noise, and each row gets its own guidance weight; each block must equal a separate call with that seed."""
+    model = make_vdm()
+    h = prompts(3)
+    e = model.denoiser.embedding(h)
+    weights = torch.tensor([1.0] * 3 + [3.0] * 3 + [0.0] * 3)
+    batched = model.sample_embedded(e.repeat(3, 1), 5, torch.Generator().manual_seed(4), weights, noise_rows=3)
+    for block, guidance in zip(batched.split(3), (1.0, 3.0, 0.0)):
+        assert torch.allclose(block, sample(model, 4, guidance=guidance), atol=1e-5)
+    same = model.sample_embedded(e.repeat(2, 1), 5, torch.Generator().manual_seed(4), noise_rows=3)
+    assert torch.equal(same[:3], same[3:])  # the same embeddings and the same noise: the same images
+    with pytest.raises(ValueError, match="cannot repeat noise"):
+        model.sample_embedded(e.repeat(2, 1)[:5], 5, torch.Generator().manual_seed(4), noise_rows=3)
+
+
 def test_sampler_rejects_zero_steps() -> None:
     with pytest.raises(ValueError, match="steps must be >= 1"):
         make_vdm().sample(prompts(1), 0, torch.Generator())

@@ -20,8 +20,11 @@ import torch
 from safetensors.torch import load_file
 
 from ..core import limits
+from ..core.concepts import ConceptSpace
+from ..core.precision import autocast
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
-from ..core.sampling import generate
+from ..core.sampling import generate_embedded
+from ..core.vdm import VDM
 from .definitions import (
     DEFAULT_CRITERION,
     LearningStep,
@@ -49,10 +52,13 @@ class ElicitConfig:
     samples: int = 64
     seed: int = 0
     precision: str = "fp32"  # resolved: fp32 or bf16 (core/precision.py)
+    sample_steps: int | None = None  # sampler steps; None: the run's own (train.sample_steps)
 
     def __post_init__(self) -> None:
         limits.PASS_SAMPLES.check("samples per method", self.samples)
         limits.PASS_SEED.check("seed", self.seed)
+        if self.sample_steps is not None:
+            limits.SAMPLE_STEPS.check("sampling steps", self.sample_steps)
         for name, strengths in (("overprompt", self.overprompt_strengths),
                                 ("intervention", self.intervention_strengths)):
             for strength in strengths:
@@ -79,6 +85,32 @@ class ElicitConfig:
         return methods
 
 
+@torch.no_grad()
+def method_embeddings(
+    model: VDM, space: ConceptSpace, layout: list[tuple[str, str, float, tuple[int, ...]]], config: ElicitConfig,
+    donor: dict[str, torch.Tensor] | None, device: str | torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The concept embeddings (M·N, D) and guidance weights (M·N,) of every (method, held-out class) in `layout`,
+    N = config.samples rows each, so one sampler call draws them all; computed under the pass's precision, as the
+    sampler would compute them from the prompts."""
+    embed = model.denoiser.embedding
+    patched = patch_embedding(model, donor).denoiser.embedding if donor is not None else None
+    blocks, weights = [], []
+    with autocast(config.precision, next(model.parameters()).device):
+        for _, family, strength, code in layout:
+            h = space.class_prompt(code)
+            if family == "overprompt":
+                h = overprompt(space, code, {c: strength for c in config.concepts}).h
+            h = h[None].repeat(config.samples, 1).to(device)
+            e = (patched if family == "patch" else embed)(h)
+            if family.startswith("intervention-"):
+                e = intervention(model, space, code, {c: strength for c in config.concepts},
+                                 direction=family.removeprefix("intervention-"))(e)
+            blocks.append(e)
+            weights.append(torch.full((config.samples,), strength if family == "guidance" else 1.0))
+    return torch.cat(blocks), torch.cat(weights)
+
+
 def elicit_run(
     run: Run, config: ElicitConfig = ElicitConfig(), device: str | torch.device = "cpu", progress: bool = True,
     steps: list[int] | None = None,
@@ -90,43 +122,35 @@ def elicit_run(
             raise ValueError(f"Unknown concept {concept!r}; this run's concepts are {list(space.concepts)}.")
     probe = ensure_probe(run, progress=progress)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
-    settings |= {"sample_steps": run.config.train.sample_steps, "donor_step": run.final_step}
+    settings |= {"sample_steps": config.sample_steps or run.config.train.sample_steps, "donor_step": run.final_step}
     summary = StepSummary(run.layout.elicitation_summary, settings)
     summary.use_probe(file_digest(run.layout.probe), dict)  # a new probe: stored images are re-scored below
     donor = run.load_state(run.final_step) if config.patch else None
 
     def row_at(step: int) -> dict:
         model = run.load_model(step, device)
+        methods = config.methods(guidance=run.config.train.p_uncond > 0)
+        layout = [(key, family, strength, code) for key, family, strength in methods
+                  for code in space.heldout_classes()]
+        names = [f"{key}/{space.class_label(code)}" for key, _, _, code in layout]
         # Images stored under the same settings are reused (an interrupted pass, or a new probe re-scoring them).
         path = run.layout.elicitation_samples(step)
         stored = load_file(path) if path.is_file() and not summary.restarted else {}
+        if all(stored.get(f"{name}/images", torch.empty(0)).shape[:1] == (config.samples,) for name in names):
+            images = torch.cat([stored[f"{name}/images"] for name in names])
+        else:
+            e, weights = method_embeddings(model, space, layout, config, donor, device)
+            images = generate_embedded(model, e, settings["sample_steps"], config.seed, weights,
+                                       group=config.samples, precision=config.precision)
+            sampled.add(step)
         tensors: dict[str, torch.Tensor] = {}
-        row: dict[str, dict] = {}
-        for key, family, strength in config.methods(guidance=run.config.train.p_uncond > 0):
-            row[key] = {}
-            for code in space.heldout_classes():
-                label = space.class_label(code)
-                h = space.class_prompt(code)
-                sampler, edit, guidance = model, None, 1.0
-                if family == "overprompt":
-                    h = overprompt(space, code, {c: strength for c in config.concepts}).h
-                elif family.startswith("intervention-"):
-                    edit = intervention(model, space, code, {c: strength for c in config.concepts},
-                                        direction=family.removeprefix("intervention-"))
-                elif family == "patch":
-                    sampler = patch_embedding(model, donor)
-                elif family == "guidance":
-                    guidance = strength
-                images = stored.get(f"{key}/{label}/images")
-                if images is None or images.shape[0] != config.samples:
-                    images = generate(sampler, h[None].repeat(config.samples, 1), run.config.train.sample_steps,
-                                      config.seed, guidance=guidance, edit=edit, precision=config.precision)
-                    sampled.add(step)
-                scores = probe.score(images, space)
-                tensors |= {f"{key}/{label}/images": images, f"{key}/{label}/position": scores.position,
-                            f"{key}/{label}/p_present": scores.p_present}
-                row[key][label] = summarize_class(scores.position.numpy(), scores.p_present.numpy(), code,
-                                                  space).to_dict()
+        row: dict[str, dict] = {key: {} for key, _, _ in methods}
+        for (key, _, _, code), name, block in zip(layout, names, images.split(config.samples)):
+            scores = probe.score(block, space)
+            tensors |= {f"{name}/images": block, f"{name}/position": scores.position,
+                        f"{name}/p_present": scores.p_present}
+            row[key][space.class_label(code)] = summarize_class(scores.position.numpy(), scores.p_present.numpy(),
+                                                                code, space).to_dict()
         atomic_save_tensors(path, tensors)
         return row
 

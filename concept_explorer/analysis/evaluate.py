@@ -34,10 +34,16 @@ class EvalConfig:
     samples_per_class: int = 64
     seed: int = 0
     precision: str = "fp32"  # resolved: fp32 or bf16 (core/precision.py)
+    sample_steps: int | None = None  # sampler steps; None: the run's own (train.sample_steps)
 
     def __post_init__(self) -> None:
         limits.PASS_SAMPLES.check("samples per class", self.samples_per_class)
         limits.PASS_SEED.check("seed", self.seed)
+        if self.sample_steps is not None:
+            limits.SAMPLE_STEPS.check("sampling steps", self.sample_steps)
+
+    def steps_for(self, run: Run) -> int:
+        return self.sample_steps or run.config.train.sample_steps
 
 
 def class_prompts(space: ConceptSpace, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +98,7 @@ def evaluate_run(
     """Evaluate every (or the given) checkpoint not yet evaluated. Returns the steps that were sampled."""
     space = run.config.concept_space
     probe = ensure_probe(run, progress=progress)
-    settings = asdict(config) | {"sample_steps": run.config.train.sample_steps}
+    settings = asdict(config) | {"sample_steps": config.steps_for(run)}
     summary = StepSummary(run.layout.evaluation_summary, settings)
     summary.use_probe(file_digest(run.layout.probe), lambda: {
         "concepts": list(space.concepts) + ["present"], "class_mean_accuracy": class_mean_accuracy(probe, space),
@@ -107,7 +113,7 @@ def evaluate_run(
         if stored is not None and stored["images"].shape[0] == h.shape[0]:
             images = stored["images"]
         else:
-            images = generate(run.load_model(step, device), h, run.config.train.sample_steps, config.seed,
+            images = generate(run.load_model(step, device), h, config.steps_for(run), config.seed,
                               precision=config.precision)
             sampled.append(step)
         scores = probe.score(images, space)

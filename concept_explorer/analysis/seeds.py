@@ -98,10 +98,13 @@ def fragile_families(curves: CapabilityCurves, samples: int, threshold: float, c
 
 def run_numbers(run: Run, criterion: str, threshold: float = 0.8, consecutive: int = 3) -> RunNumbers:
     """Numbers of the run's first held-out class from its stored evaluation and elicitation."""
-    return _measure(run, criterion, threshold, consecutive)[0]
+    return measure(run, criterion, threshold, consecutive)[0]
 
 
-def _measure(run: Run, criterion: str, threshold: float, consecutive: int) -> tuple[RunNumbers, CapabilityCurves]:
+def measure(
+    run: Run, criterion: str, threshold: float = 0.8, consecutive: int = 3
+) -> tuple[RunNumbers, CapabilityCurves]:
+    """The numbers and the capability curves of the run's first held-out class (both read from its stored passes)."""
     evaluation = Evaluation(run, criterion=criterion)
     summary = load_elicitation(run)
     space = run.config.concept_space
@@ -159,7 +162,7 @@ def seed_bands(runs: list[Run], criterion: str, threshold: float = 0.8, consecut
     measured = []
     for run in runs:
         try:
-            measured.append(_measure(run, criterion, threshold, consecutive))
+            measured.append(measure(run, criterion, threshold, consecutive))
         except (RunFolderError, KeyError, ValueError, IndexError):
             continue
     if len(measured) < 2:

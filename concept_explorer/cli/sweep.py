@@ -7,6 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ..analysis.sweep import SAMPLE_STEPS
+from ..core import limits
 from ..core.config import PRESETS
 from ..core.training import resolve_device
 from .common import EXIT_FAILED, UsageError, add_precision_option
@@ -29,6 +31,9 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
                         help="cells trained at once, each in its own process (default: one per core)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: 1)")
     parser.add_argument("--no-elicit", action="store_true", help="train and evaluate only")
+    parser.add_argument("--sample-steps", type=int, default=SAMPLE_STEPS,
+                        help=f"sampler steps of each cell's evaluation and elicitation (default: {SAMPLE_STEPS}, "
+                        "measured: benchmarks/results-sample-steps.txt)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA where a worker sees one), cpu or cuda (default: auto)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -62,7 +67,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         texts = [s.strip() for s in args.seeds.split(",") if s.strip()]
         if not all(t.isdigit() for t in texts):
             raise ValueError(f"Seeds are whole numbers separated by commas, got {args.seeds!r}.")
-        sweep = Sweep.create(args.out, args.preset, config_overrides(args), grid, [int(t) for t in texts])
+        limits.SAMPLE_STEPS.check("--sample-steps", args.sample_steps)
+        sweep = Sweep.create(args.out, args.preset, config_overrides(args), grid, [int(t) for t in texts],
+                             args.sample_steps)
     except ValueError as error:
         raise UsageError(str(error)) from None
     cells = len(sweep.data["cells"])

@@ -33,3 +33,23 @@ def generate(
         images = [model.sample(h[i:i + chunk], steps, generator, guidance=guidance, edit=edit)
                   for i in range(0, h.shape[0], chunk)]
     return to_uint8(torch.cat(images).cpu())
+
+
+def generate_embedded(
+    model: VDM, e: torch.Tensor, steps: int, seed: int, guidance: torch.Tensor | None = None, group: int | None = None,
+    chunk: int = CHUNK, precision: str = "fp32",
+) -> torch.Tensor:
+    """Sample images from concept embeddings e (N, D) (see VDM.sample_embedded), uint8 (N, 3, R, R) on the CPU.
+
+    Rows come in blocks of `group` that share the sampler's noise: each chunk restarts the seeded generator and
+    holds whole blocks, so every block gets the noise one `generate` call of `group` prompts with this seed would
+    draw. That lets many methods share one sampler call (dense arithmetic) yet differ only in their embeddings."""
+    group = group or e.shape[0]
+    if e.shape[0] % group:
+        raise ValueError(f"{e.shape[0]} rows are not whole blocks of {group}.")
+    chunk = max(1, chunk // group) * group
+    with autocast(precision, next(model.parameters()).device):
+        images = [model.sample_embedded(e[i:i + chunk], steps, torch.Generator().manual_seed(seed),
+                                        None if guidance is None else guidance[i:i + chunk], noise_rows=group)
+                  for i in range(0, e.shape[0], chunk)]
+    return to_uint8(torch.cat(images).cpu())

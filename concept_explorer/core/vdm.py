@@ -133,39 +133,60 @@ class VDM(nn.Module):
         self, h: torch.Tensor, steps: int, generator: torch.Generator, guidance: float = 1.0,
         edit: EmbeddingEdit | None = None,
     ) -> torch.Tensor:
-        """Ancestral sampling from t = 1 to 0 on a uniform grid. Returns the clipped x̂₀ (B,3,R,R) in [0, 1].
+        """Ancestral sampling of prompts h (B, 11) from t = 1 to 0. Returns the clipped x̂₀ (B,3,R,R) in [0, 1].
 
         guidance w: ε̂ = ε̂(null) + w·(ε̂(h) − ε̂(null)); w = 1 is the plain conditional model and costs one
         network call per step. `edit` maps the concept embedding e to e′ (linear intervention); it is not
-        applied to the null token. Randomness comes only from the CPU `generator`, so a seed reproduces the
-        images on any device.
+        applied to the null token.
+        """
+        e = self.denoiser.embedding(h.to(next(self.parameters()).device))
+        if edit is not None:
+            e = edit(e)
+        return self.sample_embedded(e, steps, generator, None if guidance == 1.0 else torch.full((len(e),), guidance))
+
+    @torch.no_grad()
+    def sample_embedded(
+        self, e: torch.Tensor, steps: int, generator: torch.Generator, guidance: torch.Tensor | None = None,
+        noise_rows: int | None = None,
+    ) -> torch.Tensor:
+        """Ancestral sampling from concept embeddings e (B, D), already edited or patched, on a uniform grid.
+
+        guidance: a weight per row (None: all 1); only rows with w ≠ 1 pay for a null-token call, so one batch can
+        mix plain and guided prompts. noise_rows: the sampler draws noise for this many rows and repeats it over
+        the batch (B must be a multiple), so each block of rows sees the same noise as every other block: a batch
+        of methods then differs only in the embeddings and weights, as separate calls with one seed would.
+        Randomness comes only from the CPU `generator`, so a seed reproduces the images on any device.
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}.")
-        device = next(self.parameters()).device
-        batch = h.shape[0]
-        shape = (batch, 3, self.resolution, self.resolution)
-        e = self.denoiser.embedding(h.to(device))
-        if edit is not None:
-            e = edit(e)
-        if guidance != 1.0:
-            e = torch.cat([e, self.denoiser.embedding.null(batch)])
-        z = torch.randn(shape, generator=generator).to(device)
+        device, batch = e.device, e.shape[0]
+        rows = noise_rows or batch
+        if batch % rows:
+            raise ValueError(f"A batch of {batch} rows cannot repeat noise drawn for {rows} rows.")
+        shape = (rows, 3, self.resolution, self.resolution)
+
+        def noise() -> torch.Tensor:
+            return torch.randn(shape, generator=generator).to(device).repeat(batch // rows, 1, 1, 1)
+
+        guided = torch.arange(0) if guidance is None else (guidance != 1.0).nonzero().squeeze(1)
+        if len(guided):
+            weight = guidance[guided].to(device)[:, None, None, None]
+            e = torch.cat([e, self.denoiser.embedding.null(len(guided))])
+        z = noise()
         times = torch.linspace(1.0, 0.0, steps + 1, device=device)
         x_hat = z
         for i in range(steps):
             gamma_t, gamma_s = self.gamma(times[i]), self.gamma(times[i + 1])
             alpha_t, sigma_t = self.alpha_sigma(gamma_t)
             alpha_s, sigma_s = self.alpha_sigma(gamma_s)
-            if guidance != 1.0:
-                conditional, null = self.predict_noise(
-                    torch.cat([z, z]), gamma_t.expand(2 * batch), e
-                ).chunk(2)
-                noise_hat = null + guidance * (conditional - null)
+            if len(guided):
+                out = self.predict_noise(torch.cat([z, z[guided]]), gamma_t.expand(batch + len(guided)), e)
+                noise_hat, null = out[:batch].clone(), out[batch:]
+                noise_hat[guided] = null + weight.to(null.dtype) * (noise_hat[guided] - null)
             else:
                 noise_hat = self.predict_noise(z, gamma_t.expand(batch), e)
             x_hat = ((z - sigma_t * noise_hat) / alpha_t).clamp(0, 1)
             c = -torch.expm1(gamma_s - gamma_t)
             mean = alpha_s * c * x_hat + (alpha_s / alpha_t) * (1 - c) * z
-            z = mean + sigma_s * c.sqrt() * torch.randn(shape, generator=generator).to(device)
+            z = mean + sigma_s * c.sqrt() * noise()
         return x_hat

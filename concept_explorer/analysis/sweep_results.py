@@ -1,0 +1,187 @@
+"""What a sweep's views need, read once from its finished cells and kept beside sweep.json, so the app draws a
+sweep's figures without opening a single weight file and a bundled sweep needs no cell's checkpoints.
+
+    SWEEP/results.json   per finished cell: its grid values and seed, the checkpoints, each class's mean position
+                         per checkpoint, and under each criterion the accuracies (every class under plain
+                         prompting; the held-out class under its best elicitation), learning steps per class and
+                         concept, and the phase numbers (seeds.RunNumbers: memorisation, turning point, gap)
+
+Then pure functions over that record: learning time against a grid axis with Spearman's ρ (across.py), and the
+train / test / capability curves of one grid value as bands over seeds (seeds.band).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.run import Run, RunFolderError, atomic_write_json
+from .across import RankCorrelation, learning_steps_of, signal_speed_correlation
+from .definitions import CRITERIA
+from .evaluate import Evaluation
+from .phases import best_elicitation
+from .seeds import band, measure
+from .sweep import DONE, Sweep
+
+RESULTS_FILE = "results.json"
+FORMAT = 1
+
+
+def _listed(values: np.ndarray) -> list:
+    """NaN → None, so the record is strict JSON."""
+    return [_listed(v) for v in values] if np.ndim(values) else (None if np.isnan(values) else float(values))
+
+
+def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """One finished cell as the views need it (see the module docstring)."""
+    space = run.config.concept_space
+    evaluation = Evaluation(run)
+    labels = evaluation.labels
+    record: dict[str, Any] = {
+        "name": name, "overrides": overrides, "seed": run.config.train.seed, "steps": evaluation.steps,
+        "labels": labels, "concepts": list(space.concepts),
+        "training": [space.class_label(c) for c in space.training_classes()],
+        "heldout": [space.class_label(c) for c in space.heldout_classes()],
+        "coordinates": _listed(evaluation.coordinates), "criteria": {},
+    }
+    for criterion in CRITERIA:
+        numbers, curves = measure(run, criterion)
+        best = best_elicitation(curves)
+        record["criteria"][criterion] = {
+            "joint": _listed(Evaluation(run, criterion).joint_accuracy),  # (T, C) plain prompting
+            "capability_steps": curves.steps,
+            "capability": None if best is None else _listed(best[0]),  # (T_e,) best elicitation, first held-out
+            "learning": learning_steps_of(run, criterion),
+            "numbers": asdict(numbers),
+        }
+    return record
+
+
+def collect_results(sweep: Sweep) -> dict[str, Any]:
+    """The record of every finished cell of `sweep`, written to SWEEP/results.json and returned. A finished cell
+    whose folder cannot be read is left out and named under "unreadable"."""
+    cells, unreadable = [], {}
+    for cell in sweep.data["cells"]:
+        if cell["state"] != DONE:
+            continue
+        try:
+            cells.append(cell_record(Run.open(sweep.path / cell["name"]), cell["name"], cell["overrides"]))
+        except (RunFolderError, ValueError, KeyError) as error:
+            unreadable[cell["name"]] = str(error)
+    results = {"format": FORMAT, "grid": sweep.data["grid"], "seeds": sweep.data["seeds"], "cells": cells,
+               "unreadable": unreadable}
+    atomic_write_json(sweep.path / RESULTS_FILE, results)
+    return results
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """A sweep folder's results.json, with a one-sentence error when it is missing or not of this format."""
+    file = Path(path) / RESULTS_FILE
+    if not file.is_file():
+        raise RunFolderError(f"{Path(path).name} has no {RESULTS_FILE}; run its sweep command again to write it.")
+    try:
+        results = json.loads(file.read_text())
+    except ValueError as error:
+        raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} is not valid JSON ({error}).") from None
+    if not isinstance(results, dict) or results.get("format") != FORMAT or not isinstance(results.get("cells"), list):
+        raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} is not a sweep record of format {FORMAT}.")
+    return results
+
+
+def axis_of(results: dict[str, Any], field: str | None = None) -> str:
+    """The grid axis a figure runs along: `field`, or the grid's only axis."""
+    grid = results["grid"]
+    if field is None:
+        if len(grid) != 1:
+            raise ValueError(f"This sweep has {len(grid)} grid axes; name one of {list(grid)}.")
+        return next(iter(grid))
+    if field not in grid:
+        raise ValueError(f"{field} is not an axis of this sweep; its axes are {list(grid)}.")
+    return field
+
+
+@dataclass(frozen=True)
+class LearningTimes:
+    """One class's (or concept's) learning step in every cell against the cell's value on a grid axis."""
+
+    field: str
+    label: str
+    concept: str  # a concept name, or "joint"
+    values: list[float]  # the axis value of each cell
+    seeds: list[int]
+    steps: list[int | None]  # None: not learned within the run
+    final_steps: list[int]
+    correlation: RankCorrelation  # ρ between the axis value and learning speed (1 / step, 0 when never)
+
+
+def learning_times(
+    results: dict[str, Any], label: str, concept: str = "joint", field: str | None = None,
+    criterion: str = "strict", method: str = "plain",
+) -> LearningTimes:
+    """`label`'s learning step of `concept` per cell against the axis; method "plain" (evaluation) or "elicited"
+    (the earliest step any elicitation method reaches, for a held-out class)."""
+    field = axis_of(results, field)
+    cells = results["cells"]
+    if not cells:
+        raise ValueError("This sweep has no finished cell yet.")
+    steps = []
+    for cell in cells:
+        per = cell["criteria"][criterion]
+        if method == "plain":
+            steps.append(per["learning"][label][concept])
+        elif method == "elicited":
+            numbers = per["numbers"]
+            steps.append(numbers["elicited"] if concept == "joint" else
+                         min((s[concept] for f, s in numbers["concept_per_family"].items()
+                              if f != "plain" and s[concept] is not None), default=None))
+        else:
+            raise ValueError(f"Unknown method {method!r}; choose plain or elicited.")
+    values = [float(cell["overrides"][field]) for cell in cells]
+    seeds = [int(cell["seed"]) for cell in cells]
+    return LearningTimes(field, label, concept, values, seeds, steps, [cell["steps"][-1] for cell in cells],
+                         signal_speed_correlation(values, steps, seeds))
+
+
+@dataclass(frozen=True)
+class AccuracyBands:
+    """Train (mean over training classes), test (held-out class, plain prompting) and capability (held-out class,
+    best elicitation) joint accuracy per checkpoint for the cells at one axis value, as (mean, min, max) over
+    their seeds."""
+
+    value: float
+    seeds: list[int]
+    steps: list[int]
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray, np.ndarray]
+    capability: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def accuracy_bands(
+    results: dict[str, Any], value: float, field: str | None = None, criterion: str = "strict"
+) -> AccuracyBands:
+    field = axis_of(results, field)
+    cells = [c for c in results["cells"] if np.isclose(float(c["overrides"][field]), value)]
+    if not cells:
+        raise ValueError(f"No finished cell has {field} = {value:g}.")
+    steps = sorted(set.intersection(*(set(c["steps"]) for c in cells)))
+
+    def at(cell: dict, series: list, on: list[int]) -> np.ndarray:
+        values = np.array([np.nan if v is None else v for v in series], dtype=float)
+        return values[[on.index(s) for s in steps]]
+
+    train, test, capability = [], [], []
+    for cell in cells:
+        per = cell["criteria"][criterion]
+        joint = np.array([[np.nan if v is None else v for v in row] for row in per["joint"]], dtype=float)
+        training = [cell["labels"].index(label) for label in cell["training"]]
+        held = cell["labels"].index(cell["heldout"][0])
+        train.append(at(cell, list(joint[:, training].mean(1)), cell["steps"]))
+        test.append(at(cell, list(joint[:, held]), cell["steps"]))
+        if per["capability"] is not None and set(steps) <= set(per["capability_steps"]):
+            capability.append(at(cell, per["capability"], per["capability_steps"]))
+    return AccuracyBands(value, sorted(int(c["seed"]) for c in cells), steps, band(train), band(test),
+                         band(capability) if capability else None)
