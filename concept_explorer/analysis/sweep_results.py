@@ -1,8 +1,9 @@
 """What a sweep's views need, read once from its finished cells and kept beside sweep.json, so the app draws a
 sweep's figures without opening a single weight file and a bundled sweep needs no cell's checkpoints.
 
-    SWEEP/results.json   per finished cell: its grid values and seed, the checkpoints, each class's mean position
-                         per checkpoint, and under each criterion the accuracies (every class under plain
+    SWEEP/results.json   per finished cell: its grid values and seed, the checkpoints, its classes (labels like
+                         "11", names like "blue-small", which are training and which held out), each class's mean
+                         position per checkpoint, and under each criterion the accuracies (every class under plain
                          prompting; the held-out class under its best elicitation), learning steps per class and
                          concept, and the phase numbers (seeds.RunNumbers: memorisation, turning point, gap)
 
@@ -43,7 +44,7 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
     labels = evaluation.labels
     record: dict[str, Any] = {
         "name": name, "overrides": overrides, "seed": run.config.train.seed, "steps": evaluation.steps,
-        "labels": labels, "concepts": list(space.concepts),
+        "labels": labels, "names": [space.class_name(c) for c in space.all_classes()], "concepts": list(space.concepts),
         "training": [space.class_label(c) for c in space.training_classes()],
         "heldout": [space.class_label(c) for c in space.heldout_classes()],
         "coordinates": _listed(evaluation.coordinates), "criteria": {},
