@@ -7,12 +7,26 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES
 
 from concept_explorer.analysis.across import learning_steps_of
+from concept_explorer.analysis.capability import load_elicitation
+from concept_explorer.analysis.evaluate import Evaluation
 from concept_explorer.analysis.probes import probe_config_for, train_probe
-from concept_explorer.analysis.sweep import DONE, FAILED, PENDING, Sweep, cell_name, cells_of, parse_grid, run_sweep
+from concept_explorer.analysis.sweep import (
+    DONE,
+    FAILED,
+    PENDING,
+    SAMPLE_STEPS,
+    Sweep,
+    cell_name,
+    cells_of,
+    parse_grid,
+    run_sweep,
+)
+from concept_explorer.analysis.sweep_results import load_results
 from concept_explorer.cli import main
 from concept_explorer.core.config import cpu_preset, with_overrides
 from concept_explorer.core.run import Run, RunFolderError
@@ -88,6 +102,15 @@ def test_a_tiny_sweep_runs_every_cell_then_resumes_and_retries(tmp_path: Path, p
     assert run.status == "complete" and run.steps == [2, 4, 6]
     assert run.layout.evaluation_summary.is_file() and run.layout.elicitation_summary.is_file()
     assert run.config.concept_space.delta_color == 0.3
+    # The passes ran at the sweep's sampler steps with the sweep's methods; results.json holds the finished cell.
+    elicitation = load_elicitation(run)
+    assert elicitation["settings"]["sample_steps"] == SAMPLE_STEPS != run.config.train.sample_steps
+    assert set(elicitation["per_step"]["2"]) == {"plain", "overprompt@1", "overprompt@2", "intervention-target@0.5",
+                                                 "intervention-target@1"}  # no patch, one direction, no null token
+    results = load_results(sweep.path)
+    assert [c["name"] for c in results["cells"]] == [stored[0]["name"]]
+    assert np.allclose(np.array(results["cells"][0]["coordinates"], dtype=float), Evaluation(run).coordinates,
+                       equal_nan=True)
     # Fixing the broken cell and running again retries only it.
     (second / "run.json").unlink()
     second.rmdir()
@@ -95,6 +118,7 @@ def test_a_tiny_sweep_runs_every_cell_then_resumes_and_retries(tmp_path: Path, p
     assert run_sweep(Sweep.open(sweep.path), workers=1, report=lines.append) == {DONE: 2, PENDING: 0, FAILED: 0}
     assert len(lines) == 1 and lines[0].startswith(stored[1]["name"])
     assert Run.open(second).config.concept_space.delta_color == 0.4
+    assert len(load_results(sweep.path)["cells"]) == 2
 
 
 def test_a_sweep_folder_holds_one_sweep(tmp_path: Path, probe_file: Path) -> None:
@@ -120,6 +144,8 @@ def test_a_tiny_sweep_on_a_local_ray_instance(tmp_path: Path, probe_file: Path) 
         assert run.status == "complete" and run.layout.evaluation_summary.is_file()
         steps = learning_steps_of(run, "strict")  # what a learning-time-vs-Δ figure reads from each cell
         assert set(steps) == {"00", "01", "10", "11"} and set(steps["11"]) == {"color", "size", "joint"}
+    results = load_results(sweep.path)  # cells without elicitation are recorded with plain numbers only
+    assert len(results["cells"]) == 2 and results["cells"][0]["criteria"]["strict"]["numbers"] is None
     with pytest.raises(ValueError, match="Unknown backend"):
         run_sweep(sweep, backend="slurm")
 

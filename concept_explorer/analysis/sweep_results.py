@@ -49,15 +49,16 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
         "heldout": [space.class_label(c) for c in space.heldout_classes()],
         "coordinates": _listed(evaluation.coordinates), "criteria": {},
     }
+    elicited = run.layout.elicitation_summary.is_file()  # a sweep run with --no-elicit has plain numbers only
     for criterion in CRITERIA:
-        numbers, curves = measure(run, criterion)
-        best = best_elicitation(curves)
+        numbers, curves = measure(run, criterion) if elicited else (None, None)
+        best = best_elicitation(curves) if curves is not None else None
         record["criteria"][criterion] = {
             "joint": _listed(Evaluation(run, criterion).joint_accuracy),  # (T, C) plain prompting
-            "capability_steps": curves.steps,
+            "capability_steps": curves.steps if curves is not None else [],
             "capability": None if best is None else _listed(best[0]),  # (T_e,) best elicitation, first held-out
             "learning": learning_steps_of(run, criterion),
-            "numbers": asdict(numbers),
+            "numbers": asdict(numbers) if numbers is not None else None,  # phases need the elicitation pass
         }
     return record
 
@@ -135,7 +136,7 @@ def learning_times(
         if method == "plain":
             steps.append(per["learning"][label][concept])
         elif method == "elicited":
-            numbers = per["numbers"]
+            numbers = per["numbers"] or {"elicited": None, "concept_per_family": {}}  # never elicited
             steps.append(numbers["elicited"] if concept == "joint" else
                          min((s[concept] for f, s in numbers["concept_per_family"].items()
                               if f != "plain" and s[concept] is not None), default=None))
