@@ -105,10 +105,20 @@ class VDM(nn.Module):
         """Variational bound per sample. x: (B,3,R,R) in [0,1]; h: (B,11); drop: (B,) bool for the null token.
         All randomness (antithetic t, ε, reconstruction noise) comes from `generator` (a CPU generator)."""
         batch, device = x.shape[0], x.device
-        bpd = self.bits_per_dim()
         offset = torch.rand((), generator=generator) / batch
-        t = (offset + torch.arange(batch) / batch).to(device)  # antithetic (low-discrepancy) times, (B,)
-        noise = torch.randn(x.shape, generator=generator).to(device)
+        t = offset + torch.arange(batch) / batch  # antithetic (low-discrepancy) times, (B,)
+        noise = torch.randn(x.shape, generator=generator)
+        reconstruction_noise = torch.randn(x.shape, generator=generator)
+        return self.loss_terms(x, h, t.to(device), noise.to(device), reconstruction_noise.to(device), drop)
+
+    def loss_terms(
+        self, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+        reconstruction_noise: torch.Tensor, drop: torch.Tensor | None = None,
+    ) -> LossTerms:
+        """The bound's terms given its random draws (t (B,), ε and the reconstruction noise, each like x): a pure
+        function of tensors, so several models' losses can be stacked (torch.func.vmap) with the same math."""
+        device = x.device
+        bpd = self.bits_per_dim()
         gamma_t = self.gamma(t)
         z_t = self.sample_q_t_0(x, gamma_t, noise)
         e = self.denoiser.embedding(h, drop)
@@ -122,7 +132,7 @@ class VDM(nn.Module):
 
         gamma_0 = self.gamma(torch.zeros((), device=device))
         alpha_0, sigma_0 = self.alpha_sigma(gamma_0)
-        z_0 = alpha_0 * x + sigma_0 * torch.randn(x.shape, generator=generator).to(device)
+        z_0 = alpha_0 * x + sigma_0 * reconstruction_noise
         residual = (z_0 / alpha_0 - x) / self.config.data_noise
         reconstruction = 0.5 * residual.pow(2).flatten(1).sum(1) * bpd
         return LossTerms(diffusion=diffusion, latent=latent, reconstruction=reconstruction)
