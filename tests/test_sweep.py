@@ -29,7 +29,7 @@ from concept_explorer.analysis.sweep import (
 from concept_explorer.analysis.sweep_results import load_results
 from concept_explorer.cli import main
 from concept_explorer.core.config import cpu_preset, with_overrides
-from concept_explorer.core.run import Run, RunFolderError
+from concept_explorer.core.run import Run, RunFolderError, RunLayout
 from concept_explorer.core.training import train
 
 BASE = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY_OVERRIDES.items()}
@@ -154,3 +154,18 @@ def test_the_cli_checks_the_backend_options(tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "sweep"
     assert main(["sweep", "--grid", "concept_space.delta_color=0.2", "--ray-address", "x:1", "--out", str(out)]) == 2
     assert "--ray-address needs --backend ray" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_packed_sweep_holds_what_the_views_need_and_no_weights(tmp_path: Path, probe_file: Path) -> None:
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3, 0.4])
+    run_sweep(sweep, workers=1, elicit=False, report=lambda line: None)
+    sweep.data["cells"][1]["state"] = FAILED  # as if it had failed: an unfinished cell is not copied
+    sweep.save()
+    assert main(["pack-sweep", str(sweep.path), str(tmp_path / "pack")]) == 0
+    packed = Sweep.open(tmp_path / "pack")
+    assert [c["state"] for c in packed.data["cells"]] == [DONE, FAILED]
+    assert load_results(tmp_path / "pack") == load_results(sweep.path)
+    assert not list((tmp_path / "pack").rglob("*.safetensors"))
+    assert RunLayout(tmp_path / "pack" / sweep.data["cells"][0]["name"]).evaluation_summary.is_file()
+    assert not (tmp_path / "pack" / sweep.data["cells"][1]["name"]).exists()
+    assert main(["pack-sweep", str(sweep.path), str(sweep.path)]) == 2

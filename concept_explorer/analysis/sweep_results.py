@@ -14,19 +14,20 @@ train / test / capability curves of one grid value as bands over seeds (seeds.ba
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.run import Run, RunFolderError, atomic_write_json
+from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .across import RankCorrelation, learning_steps_of, signal_speed_correlation
 from .definitions import CRITERIA
 from .evaluate import Evaluation
 from .phases import best_elicitation
 from .seeds import band, measure
-from .sweep import DONE, Sweep
+from .sweep import DONE, SWEEP_FILE, Sweep
 
 RESULTS_FILE = "results.json"
 FORMAT = 1
@@ -78,6 +79,31 @@ def collect_results(sweep: Sweep) -> dict[str, Any]:
                "unreadable": unreadable}
     atomic_write_json(sweep.path / RESULTS_FILE, results)
     return results
+
+
+def pack(sweep: Sweep, destination: str | Path) -> Path:
+    """A copy of `sweep` that holds what its views need and no weights or samples: sweep.json, results.json (made
+    fresh) and, per finished cell, its config, metrics and pass summaries (a few hundred kB a cell), so a bundled
+    sweep costs megabytes. The copy lists the cells as they stand; the same command that made the sweep re-makes
+    everything the copy leaves out."""
+    destination = Path(destination)
+    if destination.resolve() == sweep.path.resolve():
+        raise ValueError("Pack a sweep into another folder than its own.")
+    if destination.exists() and not (destination / SWEEP_FILE).is_file():
+        raise RunFolderError(f"{destination} exists and is not a sweep folder; choose another destination.")
+    collect_results(sweep)
+    destination.mkdir(parents=True, exist_ok=True)
+    for cell in sweep.data["cells"]:
+        if cell["state"] != DONE:
+            continue
+        source, target = RunLayout(sweep.path / cell["name"]), RunLayout(destination / cell["name"])
+        for kept in ("info", "metrics", "evaluation_summary", "elicitation_summary"):
+            if getattr(source, kept).is_file():
+                getattr(target, kept).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(getattr(source, kept), getattr(target, kept))
+    for name in (RESULTS_FILE, SWEEP_FILE):  # the description last: a half-copied pack is not yet a sweep
+        shutil.copyfile(sweep.path / name, destination / name)
+    return destination
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

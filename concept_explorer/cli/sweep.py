@@ -45,6 +45,16 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
     add_config_overrides(parser)
     parser.set_defaults(handler=run_sweep_command)
 
+    pack = subparsers.add_parser(
+        "pack-sweep", allow_abbrev=False, help="copy what a sweep's views need (no weights) into another folder",
+        description="Writes the sweep's results.json and copies it, sweep.json and each finished cell's config, "
+        "metrics and pass summaries into DEST: megabytes instead of gigabytes, enough for the app's Sweep view "
+        "(checkpoints/sweep-color is made this way). Running the sweep's own command re-makes the rest.",
+    )
+    pack.add_argument("sweep", type=Path, metavar="SWEEP_FOLDER")
+    pack.add_argument("dest", type=Path, metavar="DEST")
+    pack.set_defaults(handler=pack_sweep_command)
+
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     from ..analysis.sweep import FAILED, Sweep, parse_grid, run_sweep
@@ -80,3 +90,17 @@ def run_sweep_command(args: argparse.Namespace) -> int:
                        device=args.device)
     print(f"Sweep {args.out}: {counts['complete']} of {cells} cells complete, {counts[FAILED]} failed.")
     return EXIT_FAILED if counts[FAILED] else 0
+
+
+def pack_sweep_command(args: argparse.Namespace) -> int:
+    from ..analysis.sweep import Sweep
+    from ..analysis.sweep_results import pack
+
+    sweep = Sweep.open(args.sweep)
+    try:
+        destination = pack(sweep, args.dest)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    counts = sweep.counts()
+    print(f"Packed {counts['complete']} finished cell(s) of {len(sweep.data['cells'])} into {destination}.")
+    return 0
