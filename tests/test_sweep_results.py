@@ -13,6 +13,7 @@ from concept_explorer.analysis.sweep_results import (
     RESULTS_FILE,
     accuracy_bands,
     axis_of,
+    concept_lead,
     learning_times,
     load_results,
 )
@@ -94,3 +95,17 @@ def test_a_missing_or_broken_record_is_one_sentence(tmp_path: Path, content: str
         (tmp_path / RESULTS_FILE).write_text(content)
     with pytest.raises(RunFolderError, match=message):
         load_results(tmp_path)
+
+
+def test_concept_lead_reads_which_concept_the_trajectory_got_right_first() -> None:
+    colour_first = cell(0.8, 0, 300, None, 1, [0] * 4, None)  # learned at 300: only 100 and 200 count
+    colour_first["coordinates"] = [[[0, 0]] * 3 + [[0.6, 0.1]], [[0, 0]] * 3 + [[0.8, 0.2]],
+                                   [[0, 0]] * 3 + [[-5, 5]], [[0, 0]] * 3 + [[1, 1]]]
+    assert concept_lead(colour_first) == pytest.approx(0.55)
+    size_first = cell(0.2, 0, None, None, 1, [0] * 4, None)  # never learned: every drawn checkpoint counts
+    size_first["coordinates"] = [[[0, 0]] * 3 + [[None, None]], [[0, 0]] * 3 + [[0.0, 0.8]],
+                                 [[0, 0]] * 3 + [[0.2, 0.9]], [[0, 0]] * 3 + [[0.1, 0.7]]]
+    assert concept_lead(size_first) == pytest.approx(-0.7)
+    nothing = cell(0.2, 0, None, None, 1, [0] * 4, None)
+    nothing["coordinates"] = [[[0, 0]] * 3 + [[None, None]]] * 4
+    assert concept_lead(nothing) is None

@@ -213,3 +213,21 @@ def accuracy_bands(
             capability.append(at(cell, per["capability"], per["capability_steps"]))
     return AccuracyBands(value, sorted(int(c["seed"]) for c in cells), steps, band(train), band(test),
                          band(capability) if capability else None)
+
+
+def concept_lead(cell: dict[str, Any], criterion: str = "strict", label: str | None = None) -> float | None:
+    """How far ahead the first concept is of the second on the way to the held-out corner: the mean, over the
+    checkpoints before plain prompting learns the class (all of them if it never does) where the class was drawn,
+    of its first coordinate minus its second. Positions run from 0 (the training level) to 1 (the held-out one) on
+    each axis, so > 0 means the samples got the first concept (colour) right sooner, i.e. the trajectory was drawn
+    toward the training class that shares the first concept's held-out level; None when nothing was drawn."""
+    label = label or cell["heldout"][0]
+    code = [int(bit) for bit in label]
+    index = cell["labels"].index(label)
+    learned = cell["criteria"][criterion]["learning"][label]["joint"]
+    path = np.array([[np.nan if v is None else v for v in row[index]] for row in cell["coordinates"]], dtype=float)
+    path = np.where(np.array(code, dtype=bool), path, 1 - path)  # toward this class's level = toward 1
+    before = [i for i, step in enumerate(cell["steps"]) if learned is None or step < learned]
+    path = path[before]
+    path = path[~np.isnan(path[:, :2]).any(1)]
+    return float((path[:, 0] - path[:, 1]).mean()) if len(path) else None
