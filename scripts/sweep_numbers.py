@@ -1,0 +1,128 @@
+"""The README's sweep numbers, computed from the bundled sweep's stored record (never typed by hand).
+
+    .venv/bin/python scripts/sweep_numbers.py [--sweep checkpoints/sweep-color]           # print the block
+    .venv/bin/python scripts/sweep_numbers.py --write                                       # into README.md
+
+Per Δcolor (median [min–max] over the seeds finished so far), for the held-out class: the learning step of colour,
+of size and of both under plain prompting, the earliest under any elicitation method, the training class its
+samples were mistaken for, the turning point, and the colour lead (sweep_results.concept_lead). Then the paper's two
+orderings as numbers, under both criteria: Spearman ρ between Δcolor and the speed of learning colour (1 / step,
+0 when never; 95 % bootstrap over seeds), and ρ between Δcolor and the colour lead. tests/test_numbers.py checks
+that README.md holds exactly what this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from concept_explorer.analysis.across import signal_speed_correlation, spearman  # noqa: E402
+from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.analysis.seeds import spread  # noqa: E402
+from concept_explorer.analysis.sweep import Sweep  # noqa: E402
+from concept_explorer.analysis.sweep_results import axis_of, concept_lead, learning_times, load_results  # noqa: E402
+
+BUNDLED = ROOT / "checkpoints" / "sweep-color"
+START, END = "<!-- sweep-numbers:start (scripts/sweep_numbers.py --write) -->", "<!-- sweep-numbers:end -->"
+
+
+def name_of(cell: dict, label: str | None) -> str:
+    return cell["names"][cell["labels"].index(label)] if label else "none"
+
+
+def table(results: dict, field: str, criterion: str) -> list[str]:
+    cells = results["cells"]
+    label = cells[0]["heldout"][0]
+    values = sorted({float(c["overrides"][field]) for c in cells})
+    plain = {concept: learning_times(results, label, concept, field, criterion) for concept in ("color", "size",
+                                                                                                   "joint")}
+    elicited = learning_times(results, label, "joint", field, criterion, method="elicited")
+    lines = ["| Δcolor | seeds | colour | size | both | both, best elicitation | mistaken for | turning point | "
+             "colour lead |", "|---|---|---|---|---|---|---|---|---|"]
+    for value in values:
+        index = [i for i, c in enumerate(cells) if float(c["overrides"][field]) == value]
+        picked = [cells[i] for i in index]
+        numbers = [c["criteria"][criterion]["numbers"] for c in picked]
+        leads = [concept_lead(c, criterion) for c in picked]
+        shown = [f"{lead:+.2f}" for lead in leads if lead is not None]
+        lines.append(
+            f"| {value:g} | {', '.join(str(c['seed']) for c in picked)} | "
+            + " | ".join(spread([plain[k].steps[i] for i in index]) for k in ("color", "size", "joint"))
+            + f" | {spread([elicited.steps[i] for i in index])} | "
+            + ", ".join(name_of(c, n["mistaken_for"]) if n else "–" for c, n in zip(picked, numbers))
+            + f" | {spread([n['turn'] if n else None for n in numbers])} | {', '.join(shown) or '–'} |")
+    return lines
+
+
+def rho_text(correlation) -> str:  # noqa: ANN001
+    if correlation.rho != correlation.rho:  # NaN: every cell ties (e.g. none learned), so there is no order
+        return f"no order (all {correlation.cells} cells tie)"
+    return (f"{correlation.rho:+.2f} [{correlation.low:+.2f}, {correlation.high:+.2f}], {correlation.never} of "
+            f"{correlation.cells} never")
+
+
+def orderings(results: dict, field: str) -> list[str]:
+    cells = results["cells"]
+    label = cells[0]["heldout"][0]
+    lines = ["| criterion | ρ(Δcolor, speed of colour), held-out | ρ(Δcolor, speed of colour), training classes | "
+             "ρ(Δcolor, colour lead) |", "|---|---|---|---|"]
+    for criterion in CRITERIA:
+        held = learning_times(results, label, "color", field, criterion).correlation
+        training = [learning_times(results, t, "color", field, criterion) for t in cells[0]["training"]]
+        pooled = signal_speed_correlation(sum((t.values for t in training), []), sum((t.steps for t in training), []),
+                                          sum((t.seeds for t in training), []))
+        pairs = [(float(c["overrides"][field]), concept_lead(c, criterion)) for c in cells]
+        pairs = [(d, lead) for d, lead in pairs if lead is not None]
+        lead_rho = spearman([d for d, _ in pairs], [lead for _, lead in pairs]) if len(pairs) > 2 else float("nan")
+        lines.append(f"| {criterion} | {rho_text(held)} | {rho_text(pooled)} | {lead_rho:+.2f} ({len(pairs)} cells) |")
+    return lines
+
+
+def block(path: Path = BUNDLED) -> str:
+    results = load_results(path)
+    sweep = Sweep.open(path)
+    field = axis_of(results)
+    cells = results["cells"]
+    counts = sweep.counts()
+    base = sweep.config(sweep.data["cells"][0])
+    seeds = sorted({c["seed"] for c in cells})
+    durations = [c["criteria"]["strict"]["numbers"]["final_step"] for c in cells if c["criteria"]["strict"]["numbers"]]
+    out = [START, "",
+           f"`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`: {counts['complete']} of "
+           f"{len(sweep.data['cells'])} cells finished (Δcolor {', '.join(f'{v:g}' for v in sweep.data['grid'][field])}"
+           f" × seeds {', '.join(map(str, sweep.data['seeds']))}; finished seeds: {', '.join(map(str, seeds))}), cpu "
+           f"preset: Δsize {base.concept_space.delta_size:g}, {statistics.median(durations) if durations else 0:.0f} "
+           f"steps, passes at {sweep.data.get('sample_steps')} sampler steps. Held-out class: "
+           f"{name_of(cells[0], cells[0]['heldout'][0])}. Learning steps as median [min–max] over seeds (\"k of n "
+           "never\": not within the run); colour lead > 0: colour got right first, < 0: size first.", ""]
+    for criterion in CRITERIA:
+        out += [f"**{criterion}**", "", *table(results, field, criterion), ""]
+    out += ["Orderings (Spearman ρ over cells; 95 % bootstrap over seeds in brackets):", "",
+            *orderings(results, field), "", END]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sweep", type=Path, default=BUNDLED)
+    parser.add_argument("--write", action="store_true", help="replace the sweep block in README.md")
+    args = parser.parse_args()
+    text = block(args.sweep.resolve())
+    if not args.write:
+        print(text)
+        return
+    readme = ROOT / "README.md"
+    current = readme.read_text()
+    if START not in current or END not in current:
+        raise SystemExit(f"README.md has no sweep block; add the markers {START} … {END} where it belongs.")
+    head, rest = current.split(START, 1)
+    readme.write_text(head + text + rest.split(END, 1)[1])
+
+
+if __name__ == "__main__":
+    main()
