@@ -1,16 +1,34 @@
 """The runs the app offers: every run folder under the given roots (checkpoints/, runs/) plus folders named on the
 command line, each by a unique name, with its view built once per criterion and rebuilt when the run changes on
-disk."""
+disk. A folder under a root that holds sweep.json is a sweep (by its folder name): its record (results.json) is
+read when asked for and re-read when it changes, and its cells that are run folders are offered as runs named
+"<sweep>/<cell>"."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..analysis.definitions import DEFAULT_CRITERION, check_criterion
+from ..analysis.sweep import SWEEP_FILE, Sweep
+from ..analysis.sweep_results import RESULTS_FILE, load_results
 from ..core.run import RunFolderError, RunLayout
 from .run_view import RunDashboard
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A sweep as the app shows it: its description (sweep.json), its record (results.json) and a stamp that
+    changes whenever either does."""
+
+    name: str
+    path: Path
+    sweep: Sweep
+    results: dict[str, Any]
+    stamp: tuple[int | None, ...]
 
 
 class RunCatalog:
@@ -21,23 +39,34 @@ class RunCatalog:
         self.extra = [Path(p).resolve() for p in extra]
         self.paths: dict[str, Path] = {}
         self.problems: dict[str, str] = {}
+        self.sweep_paths: dict[str, Path] = {}
+        self.sweep_problems: dict[str, str] = {}
         self._dashboards: dict[tuple[str, str], tuple[tuple, RunDashboard]] = {}  # (name, criterion) → (stamp, view)
+        self._sweeps: dict[str, SweepRecord] = {}
         self._lock = threading.RLock()
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-scan the roots: new run folders appear, deleted ones go away."""
+        """Re-scan the roots: new run folders and sweeps appear, deleted ones go away. A sweep's cells come after
+        the other runs."""
         found: list[Path] = []
+        sweeps: list[Path] = []
         for root in self.roots:
             if root.is_dir():
                 found += sorted(p for p in root.iterdir() if RunLayout(p).is_run())
-        found += [p for p in self.extra if p not in found]
+                sweeps += sorted(p for p in root.iterdir() if (p / SWEEP_FILE).is_file())
+        cells = [cell for sweep in sweeps for cell in sorted(sweep.iterdir()) if RunLayout(cell).is_run()]
+        found += [p for p in self.extra if p not in found and p not in cells] + cells
         paths: dict[str, Path] = {}
         for path in found:
-            name = path.name if path.name not in paths else f"{path.parent.name}/{path.name}"
+            name = path.name if path.name not in paths and path not in cells else f"{path.parent.name}/{path.name}"
             paths[name] = path
+        sweep_paths: dict[str, Path] = {}
+        for path in sweeps:
+            sweep_paths[path.name if path.name not in sweep_paths else f"{path.parent.name}/{path.name}"] = path
         with self._lock:
             self.paths = paths
+            self.sweep_paths = sweep_paths
 
     @property
     def names(self) -> list[str]:
@@ -78,3 +107,41 @@ class RunCatalog:
                 self.extra.append(path)
             self.refresh()
             return next(n for n, p in self.paths.items() if p == path)
+
+    # -- sweeps ---------------------------------------------------------------------------------------------------
+    @property
+    def sweep_names(self) -> list[str]:
+        """Sweeps that can be shown (sweep.json and results.json readable), in discovery order."""
+        names = []
+        for name in list(self.sweep_paths):
+            try:
+                self.sweep(name)
+                names.append(name)
+            except RunFolderError as error:
+                self.sweep_problems[name] = str(error)
+        return names
+
+    def sweep(self, name: str) -> SweepRecord:
+        """A sweep by name, read again when its sweep.json or results.json changed; a RunFolderError in one
+        sentence for an unknown sweep or an unreadable file."""
+        with self._lock:
+            if name not in self.sweep_paths:
+                known = ", ".join(self.sweep_paths) or "none"
+                raise RunFolderError(f"Unknown sweep {name!r}; available sweeps: {known}.")
+            path = self.sweep_paths[name]
+            files = (path / SWEEP_FILE, path / RESULTS_FILE)
+            stamp = tuple(f.stat().st_mtime_ns if f.is_file() else None for f in files)
+            cached = self._sweeps.get(name)
+            if cached is not None and cached.stamp == stamp and cached.path == path:
+                return cached
+        record = SweepRecord(name, path, Sweep.open(path), load_results(path), stamp)
+        with self._lock:
+            self._sweeps[name] = record
+            self.sweep_problems.pop(name, None)
+        return record
+
+    def cell_run(self, sweep: str, cell: str) -> str | None:
+        """The run name under which a sweep's cell is offered, or None when the cell is no run folder here."""
+        with self._lock:
+            folder = self.sweep_paths.get(sweep)
+            return next((n for n, p in self.paths.items() if folder is not None and p == folder / cell), None)
