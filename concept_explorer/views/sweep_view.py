@@ -177,9 +177,10 @@ def fan_spec(
     gap = 20 if large else 16  # the legend clears the x-axis title; the slider sits under the legend
     layout = base_layout(height, large, title or f"The held-out class across {axis_label(field)} ({criterion})",
                          legend_gap=gap)
-    layout["margin"]["b"] += 70 if large else 60
+    layout["margin"]["b"] += 100 if large else 84
     plot_height = height - layout["margin"]["t"] - layout["margin"]["b"]
-    slider_top = ((80 if large else 52) + gap + (40 if large else 32)) / max(plot_height, 1)
+    # below two rows of legend: a half-width panel wraps the four entries
+    slider_top = ((80 if large else 52) + gap + (64 if large else 54)) / max(plot_height, 1)
     layout["sliders"] = [dict(
         active=steps.index(shown) if shown in steps else len(steps) - 1, x=0.02, len=0.96, y=-slider_top,
         yanchor="top", pad=dict(t=0, b=0), font=dict(size=fonts["small"]),
