@@ -20,8 +20,9 @@ RUN_DEPENDENT = ("checkpoint", "run_info", "learning", *CONCEPT_ORDER,
 """The names of the controls `run_controls` updates: the outputs of every event that switches runs."""
 
 
-def run_controls(dashboard: RunDashboard, index: int, runs: list[str]) -> dict[str, Any]:
-    """Updates of the run-dependent controls, by name, showing checkpoint `index` of the run."""
+def run_controls(dashboard: RunDashboard, index: int, runs: list[str], name: str) -> dict[str, Any]:
+    """Updates of the run-dependent controls, by name, showing checkpoint `index` of the run the catalog offers as
+    `name` (not always its folder's name: a sweep's cell is "<sweep>/<cell>")."""
     concepts = dashboard.concepts
     updates: dict[str, Any] = {"checkpoint": index}
     updates["run_info"] = captions.describe(dashboard)
@@ -35,7 +36,7 @@ def run_controls(dashboard: RunDashboard, index: int, runs: list[str]) -> dict[s
     updates["patch"] = gr.update(choices=[("none", NONE_PATCH)] + [(f"step {s}", str(s)) for s in dashboard.run.steps],
                                  value=NONE_PATCH)
     updates["guidance"] = gr.update(visible=dashboard.supports_guidance, value=1.0)
-    updates["run"] = gr.update(choices=runs, value=dashboard.run.name)
+    updates["run"] = gr.update(choices=runs, value=name)
     updates["prompt_class"] = gr.update(
         choices=[f"{label} {name}" for label, name in zip(dashboard.labels, dashboard.names)], value=None)
     assert set(updates) == set(RUN_DEPENDENT)
@@ -58,7 +59,7 @@ class Runs:
             except (RunFolderError, ValueError):
                 step = None
         new_index = dashboard.nearest_index(step) if step is not None else len(dashboard.steps) - 1
-        return {**run_controls(dashboard, new_index, self.explorer.catalog.names), "shown_run": run}
+        return {**run_controls(dashboard, new_index, self.explorer.catalog.names, run), "shown_run": run}
 
     @user_errors
     def select_criterion(self, run: str, criterion: str) -> str:

@@ -67,7 +67,7 @@ class ViewLink:
             gr.Warning(problem)
         compare = state.compare if state.compare in names else None
         settings = state.generation.fitted_to(dashboard)
-        values = run_controls(dashboard, index, names)
+        values = run_controls(dashboard, index, names, run)
         for name, value in settings.values().items():  # merged into the run's update of that control, if any
             values[name] = {**values[name], "value": value} if name in values else value
         return values | {
