@@ -4,10 +4,13 @@ Runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): 
 null token (so the guidance control shows), at different colour signals (for side-by-side comparison); `plain`'s
 seed sibling `plain-seed1` sits beside it (a seed group of two, for the seed bands) but is not offered by the app.
 Each gets a probe trained for a handful of steps; evaluation and elicitation sample with 3 steps and 4 images.
+`tiny_sweep` is a finished sweep of that run over Δcolor 0.3, 0.5 and seeds 0, 1 (four cells, about 20 s).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +24,8 @@ from conftest import TINY_OVERRIDES
 from concept_explorer.analysis.capability import ElicitConfig, elicit_run
 from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run
 from concept_explorer.analysis.probes import probe_config_for, train_probe
+from concept_explorer.analysis.sweep import Sweep, run_sweep
+from concept_explorer.analysis.sweep_results import pack
 from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
 from concept_explorer.core.training import train
 
@@ -56,6 +61,25 @@ def tiny_runs(root: Path) -> dict[str, Path]:
     return dict(_BUILT)
 
 
+def tiny_sweep(root: Path) -> Path:
+    """The finished tiny sweep (its folder), built on first use and shared like the runs: the tiny run with a null
+    token at Δcolor 0.3 and 0.5, seeds 0 and 1, passes sampled in 3 steps, one barely trained probe."""
+    if not _SWEEP:
+        torch.set_num_threads(1)
+        base = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY_OVERRIDES.items()} | {"train.p_uncond": 0.2}
+        sweep = Sweep.create(root / "sweep-tiny", "cpu", base, {"concept_space.delta_color": [0.3, 0.5]}, [0, 1],
+                             sample_steps=3)
+        space = with_overrides(cpu_preset(), TINY_OVERRIDES).concept_space
+        train_probe(dataclasses.replace(probe_config_for(space), steps=3, batch_size=16, width=8),
+                    progress=False).save(sweep.probe_path)
+        run_sweep(sweep, workers=1, threads=1, report=lambda line: None)
+        _SWEEP["tiny"] = sweep.path
+    return _SWEEP["tiny"]
+
+
+_SWEEP: dict[str, Path] = {}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,13 +87,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[gr.Blocks, str]]:
+def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str,
+                 sweeps: bool = False) -> Iterator[tuple[gr.Blocks, str]]:
     """The explorer on the two tiny runs, launched on a free local port with its own gradio temp dir;
-    yields (app, url) and closes it afterwards."""
+    yields (app, url) and closes it afterwards. With `sweeps`, its runs folder holds the tiny sweep (`sweep-tiny`,
+    its cells offered as runs) and a packed copy without weights (`sweep-packed`, as checkpoints/ bundles one)."""
     from concept_explorer.ui import build_app, launch_options
 
     runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
     scratch = tmp_path_factory.mktemp(name)
+    if sweeps:
+        copy = shutil.copytree(tiny_sweep(tmp_path_factory.mktemp("sweep")), scratch / "runs" / "sweep-tiny")
+        pack(Sweep.open(copy), scratch / "runs" / "sweep-packed")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
         demo = build_app([runs["plain"], runs["cfg"], runs["short"]], checkpoints=scratch / "none",

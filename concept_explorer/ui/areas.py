@@ -11,12 +11,15 @@ from gradio.blocks import Block
 
 from ..analysis.definitions import CRITERIA, DEFAULT_CRITERION
 from ..core import limits
+from ..core.concepts import CONCEPT_ORDER
 from ..views import captions
 from ..views.run_view import RunDashboard
+from ..views.sweep_view import concept_name
 from . import text
 from .explorer import Explorer
 from .settings import DIRECTION_CHOICES, DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
 from .stepper import stepper_component
+from .sweep_tab import NO_SWEEP, SWEEP_HELP, SweepTab
 from .train_tab import TrainTab
 
 Components = dict[str, Block]
@@ -136,6 +139,45 @@ def compare_tab(explorer: Explorer) -> Components:
                     tab[f"compare_{side}"] = gr.Plot(show_label=False, elem_id=f"compare-{side}")
                     tab[f"compare_{side}_curves"] = gr.Plot(show_label=False, elem_id=f"compare-{side}-curves")
     return tab
+
+
+def sweep_tab(sweeps: SweepTab) -> Components:
+    """A sweep's figures (filled when the tab is opened) and the control that opens one of its cells in Explore."""
+    names = sweeps.catalog.sweep_names
+    with gr.Tab("Sweep", id="sweep", elem_id="tab-sweep") as tab:
+        gr.Markdown(SWEEP_HELP if names else NO_SWEEP, elem_classes=["ce-help"], elem_id="sweep-help")
+        area = dict(sweep_tab=tab)
+        with gr.Column(visible=bool(names)):
+            with gr.Row():
+                area["sweep"] = gr.Dropdown(names, value=names[0] if names else None, label="Sweep",
+                                            allow_custom_value=True, elem_id="sweep-select")
+                area["sweep_axis"] = gr.Dropdown([], label="grid axis", visible=False, allow_custom_value=True,
+                                                 elem_id="sweep-axis")
+            area["sweep_caption"] = gr.Markdown("", elem_id="sweep-caption")
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    area["sweep_fan"] = gr.Plot(show_label=False, elem_id="sweep-fan")
+                with gr.Column(scale=1, min_width=320):
+                    with gr.Row():
+                        area["sweep_class"] = gr.Dropdown([], label="class", allow_custom_value=True,
+                                                         elem_id="sweep-class")
+                        area["sweep_method"] = gr.Radio([("plain prompting", "plain"), ("best elicitation",
+                                                                                         "elicited")],
+                                                        value="plain", label="learned by", elem_id="sweep-method")
+                    area["sweep_concepts"] = gr.CheckboxGroup(  # every concept: the values any sweep may send
+                        [(concept_name(c), c) for c in (*CONCEPT_ORDER, "joint")], label="concepts",
+                        elem_id="sweep-concepts")
+                    area["sweep_learning"] = gr.Plot(show_label=False, elem_id="sweep-learning")
+            with gr.Row():
+                with gr.Column(scale=1, min_width=200):
+                    area["sweep_value"] = gr.Dropdown([], label="curves at axis value", allow_custom_value=True,
+                                                      elem_id="sweep-value")
+                    area["sweep_cell"] = gr.Dropdown([], label="a cell of the sweep", allow_custom_value=True,
+                                                     elem_id="sweep-cell")
+                    area["sweep_open"] = gr.Button("Open in Explore", elem_id="sweep-open")
+                with gr.Column(scale=3, min_width=320):
+                    area["sweep_curves"] = gr.Plot(show_label=False, elem_id="sweep-curves")
+    return area
 
 
 def train_tab(trainer: TrainTab) -> Components:

@@ -28,6 +28,7 @@ from .live_panel import LivePanel
 from .runs import RUN_DEPENDENT, Runs
 from .settings import GenerationSettings
 from .stepper import Stepper
+from .sweep_tab import SweepTab
 from .train_tab import TrainTab
 from .url import VIEW_CONTROLS, ViewLink
 from .wiring import Page
@@ -74,19 +75,24 @@ def build_blocks(explorer: Explorer) -> gr.Blocks:
     with gr.Blocks(title=text.TITLE, fill_width=True, delete_cache=(3600, 7200)) as demo:
         page.add(areas.session_state(explorer))
         page.add(areas.header(explorer, first))
-        with gr.Tabs(elem_id="tabs"):
+        sweeps = SweepTab(explorer)
+        with gr.Tabs(elem_id="tabs") as tabs:
             page.add(areas.explore_tab(first))
             page.add(areas.compare_tab(explorer))
+            page.add(areas.sweep_tab(sweeps))
             page.add(areas.train_tab(trainer))
             page.add(areas.share_tab())
+        page.add(dict(tabs=tabs))
         stepper, live, compare, link = Stepper(explorer), LivePanel(explorer), Compare(explorer), ViewLink(explorer)
         threading.Thread(target=stepper.warm, args=(explorer.default_run,), daemon=True, name="warm").start()
         redraw = partial(redraw_after, page, stepper, compare, live)
         wire_step_control(page, stepper, compare, live)
         wire_explore(page, stepper, compare, live)
-        wire_runs(page, Runs(explorer), trainer, redraw)
+        runs = Runs(explorer)
+        wire_runs(page, runs, trainer, redraw)
         wire_url(page, demo, link, redraw)
         wire_train(page, trainer)
+        wire_sweep(page, sweeps, runs, redraw)
         wire_exports(page, Exports(explorer))
     return demo
 
@@ -175,6 +181,28 @@ def wire_train(page: Page, trainer: TrainTab) -> None:
             **QUEUED)
     page.on(page["train_timer"].tick, trainer.train_poll, ["smoothing", "present"],
             ["train_status", "train_plot", "train_timer", "train_open"], api_name="train_poll", **INSTANT)
+
+
+SWEEP_CONTROLS = ["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep_value", "sweep_cell"]
+SWEEP_FIGURES = (["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep_method", "sweep_value", "criterion",
+                  "present"], ["sweep_caption", "sweep_fan", "sweep_learning", "sweep_curves"])
+
+
+def wire_sweep(page: Page, sweeps: SweepTab, runs: Runs, redraw: Callable[[Dependency, str], None]) -> None:
+    """The Sweep tab draws when it is opened or its sweep or axis changes, redraws when a figure's choice, the
+    criterion or the type size changes; a cell opens in Explore as a run switch."""
+    chosen = page.on([page["sweep_tab"].select, page["sweep"].input, page["sweep_axis"].input], sweeps.select_sweep,
+                     SWEEP_CONTROLS, SWEEP_CONTROLS, api_name="select_sweep", **QUEUED)
+    page.on(chosen.success, sweeps.sweep_figures, *SWEEP_FIGURES, api_name="select_sweep_figures", **CHAINED,
+            **INSTANT)
+    changes = [page[name].input for name in ("sweep_class", "sweep_concepts", "sweep_method", "sweep_value",
+                                             "criterion")]
+    page.on([*changes, page["present"].change], sweeps.sweep_figures, *SWEEP_FIGURES, api_name="sweep_figures",
+            **QUEUED)
+    opened = page.on(page["sweep_open"].click, sweeps.open_cell, ["sweep", "sweep_cell"], ["run", "tabs"],
+                     api_name="open_sweep_cell", **QUEUED)
+    redraw(page.on(opened.success, runs.select_run, *SWITCH_RUN, api_name="open_sweep_cell_select", **CHAINED,
+                   **INSTANT), "open_sweep_cell")
 
 
 def wire_exports(page: Page, exports: Exports) -> None:
