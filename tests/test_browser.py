@@ -7,6 +7,7 @@ checked. Screenshots go to tests/output/browser/ and their paths are printed (ru
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
@@ -32,7 +33,7 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the pl
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory):
-    with launched_app(tmp_path_factory, "ui-browser") as (_, address):
+    with launched_app(tmp_path_factory, "ui-browser", sweeps=True) as (_, address):
         yield address
 
 
@@ -358,4 +359,21 @@ def test_a_link_can_open_at_a_phase(page, url):
     open_app(page, url, "?run=plain&phase=1")
     first = page.evaluate("() => window.ceStepper.view.phases[0]")
     assert shown_step(page) == page.evaluate(f"() => window.ceStepper.view.steps[{first['index']}]")
+    assert not page.errors, page.errors
+
+
+def test_the_sweep_tab_draws_its_fan_and_its_slider_moves_every_run(page, url):
+    open_app(page, url, "?run=plain")
+    page.click("#tab-sweep-button")
+    page.wait_for_function("() => document.querySelector('#sweep-caption')?.innerText.includes('4 of 4 cells')",
+                           timeout=60_000)
+    page.wait_for_selector("#sweep-fan .js-plotly-plot .slider-container", timeout=30_000)
+    page.wait_for_selector("#sweep-learning .js-plotly-plot", timeout=30_000)
+    fan = "document.querySelector('#sweep-fan .js-plotly-plot')"
+    marks = f"() => {fan}.data.find(t => t.name === \"at the slider's step\").x"
+    first = json.dumps(page.evaluate(f"() => {fan}.layout.sliders[0].steps[0].args[0].x[0]"), separators=(",", ":"))
+    assert json.dumps(page.evaluate(marks), separators=(",", ":")) != first  # the fan opens at the last step
+    page.locator("#sweep-fan .slider-rail-touch-rect").first.click(position={"x": 2, "y": 10})  # the first step
+    page.wait_for_function(f"() => JSON.stringify(({marks})()) === {json.dumps(first)}", timeout=10_000)
+    shot(page, "05-sweep-tab")
     assert not page.errors, page.errors
