@@ -43,6 +43,7 @@ class RunCatalog:
         self.sweep_problems: dict[str, str] = {}
         self._dashboards: dict[tuple[str, str], tuple[tuple, RunDashboard]] = {}  # (name, criterion) → (stamp, view)
         self._sweeps: dict[str, SweepRecord] = {}
+        self._failed: dict[str, tuple | None] = {}  # run name → its stamp when it last failed to open
         self._lock = threading.RLock()
         self.refresh()
 
@@ -74,10 +75,17 @@ class RunCatalog:
         return [n for n in self.paths if self._try(n) is not None]
 
     def _try(self, name: str) -> RunDashboard | None:
+        """The run's dashboard, or None with its problem recorded. A run that failed is not opened again until its
+        files change: a bundled sweep's cells have no weights, and `names` is asked for on every run switch."""
+        path = self.paths.get(name)
+        stamp = RunLayout(path).stamp() if path is not None else None
+        if name in self.problems and self._failed.get(name) == stamp:
+            return None
         try:
             return self.get(name)
         except (RunFolderError, ValueError) as error:
             self.problems[name] = str(error)
+            self._failed[name] = stamp
             return None
 
     def get(self, name: str, criterion: str = DEFAULT_CRITERION) -> RunDashboard:
