@@ -181,7 +181,7 @@ def root(sweep_path: Path, tmp_path: Path) -> Path:
     return root
 
 
-def test_the_catalog_lists_sweeps_and_offers_their_cells_as_runs(root: Path) -> None:
+def test_the_catalog_lists_sweeps_and_offers_their_cells_as_runs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     catalog = RunCatalog(roots=[root])
     assert catalog.sweep_names == ["sweep-packed", "sweep-tiny"]
     assert set(catalog.sweep_problems) == {"bad-results", "bad-sweep"}
@@ -189,6 +189,9 @@ def test_the_catalog_lists_sweeps_and_offers_their_cells_as_runs(root: Path) -> 
         assert "not valid JSON" in problem and "\n" not in problem
     assert catalog.names == [f"sweep-tiny/{cell}" for cell in CELLS]  # the packed cells have no weights
     assert all("is missing" in catalog.problems[f"sweep-packed/{cell}"] for cell in CELLS)
+    opened, get = [], catalog.get
+    monkeypatch.setattr(catalog, "get", lambda name, *args: opened.append(name) or get(name, *args))
+    assert len(catalog.names) == 4 and not any(n.startswith("sweep-packed/") for n in opened)  # not retried
     assert catalog.cell_run("sweep-tiny", CELLS[1]) == f"sweep-tiny/{CELLS[1]}"
     assert catalog.cell_run("sweep-packed", CELLS[1]) == f"sweep-packed/{CELLS[1]}"
     assert catalog.cell_run("sweep-tiny", "nope") is None
