@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Explore how a diffusion model learns concepts (Park et al. 2024).")
     parser.add_argument("runs", nargs="*", help="extra run folders to offer (the first is shown first)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--port", type=int, default=os.environ.get("GRADIO_SERVER_PORT", "7860"))
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="0.0.0.0 to serve the local network (a Space sets GRADIO_SERVER_NAME)")
     parser.add_argument("--share", choices=("off", "on"), default="off", help="a public gradio.live link (online)")
@@ -28,7 +28,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="live sampling arithmetic: bf16 where the CPU has native bf16 units (auto), or fp32/bf16")
     args = parser.parse_args(argv)
 
+    from concept_explorer.core import limits
     from concept_explorer.core.run import RunFolderError
+
+    try:
+        limits.PORT.check("--port", args.port)
+        limits.THREADS.check("--threads", args.threads)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from concept_explorer.ui import serve
 
     for path in args.runs:

@@ -55,7 +55,7 @@ def test_train_writes_a_complete_run(tmp_path: Path, tiny_cli_args: list[str], c
         (["--concept_space.delta_color", "2"], "delta_color must be in (0, 0.8], got 2.0."),
         (["--train.num_stepz", "5"], "Unrecognized arguments: --train.num_stepz 5"),
         (["--train.num"], "Unrecognized arguments: --train.num"),  # no abbreviations of the many similar names
-        (["--threads", "0"], "--threads must be at least 1"),
+        (["--threads", "0"], "--threads must be a whole number from 1 to 1024, got 0."),
         (["--device", "tpu"], "Unknown device 'tpu'"),
         (["--resume"], "No run folder at"),
     ],
@@ -90,7 +90,7 @@ def test_existing_run_without_resume_and_complete_run_with_resume_are_refused(
     assert main(["train", "--out", out, *tiny_cli_args]) == 0
     capsys.readouterr()
     assert main(["train", "--out", out, *tiny_cli_args]) == EXIT_USAGE
-    assert_one_line_error(capsys.readouterr().err, "already holds a run; pass --resume to continue it")
+    assert_one_line_error(capsys.readouterr().err, "already holds a complete run; choose another --out")
     assert main(["train", "--out", out, "--resume"]) == EXIT_USAGE
     assert_one_line_error(capsys.readouterr().err, "is already complete (6 steps); nothing to resume.")
 

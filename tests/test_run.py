@@ -65,7 +65,7 @@ def test_rewriting_a_checkpoint_drops_later_metrics(run_folder: Path, tiny: RunC
 
 
 def test_creating_over_an_existing_run_is_refused(run_folder: Path, tiny: RunConfig) -> None:
-    with pytest.raises(RunFolderError, match="already holds a run; pass --resume"):
+    with pytest.raises(RunFolderError, match="already holds a run that stopped at step 4 of 6; pass --resume"):
         Run.create(run_folder, tiny)
 
 

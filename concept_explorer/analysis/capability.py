@@ -21,8 +21,9 @@ from safetensors.torch import load_file
 
 from ..core import limits
 from ..core.concepts import ConceptSpace
+from ..core.folder_checks import check_tensors
 from ..core.precision import autocast
-from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
+from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest, safetensors_header
 from ..core.sampling import generate_embedded
 from ..core.vdm import VDM
 from .definitions import (
@@ -123,7 +124,7 @@ def elicit_run(
     probe = ensure_probe(run, progress=progress)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
     settings |= {"sample_steps": config.sample_steps or run.config.train.sample_steps, "donor_step": run.final_step}
-    summary = StepSummary(run.layout.elicitation_summary, settings)
+    summary = StepSummary(run, run.layout.elicitation_summary, settings, "elicit", per_method=True)
     summary.use_probe(file_digest(run.layout.probe), dict)  # a new probe: stored images are re-scored below
     donor = run.load_state(run.final_step) if config.patch else None
 
@@ -136,7 +137,8 @@ def elicit_run(
         # Images stored under the same settings are reused (an interrupted pass, or a new probe re-scoring them).
         path = run.layout.elicitation_samples(step)
         stored = load_file(path) if path.is_file() and not summary.restarted else {}
-        if all(stored.get(f"{name}/images", torch.empty(0)).shape[:1] == (config.samples,) for name in names):
+        shape = (config.samples, 3, space.resolution, space.resolution)
+        if all(stored.get(f"{name}/images", torch.empty(0)).shape == shape for name in names):
             images = torch.cat([stored[f"{name}/images"] for name in names])
         else:
             e, weights = method_embeddings(model, space, layout, config, donor, device)
@@ -178,9 +180,27 @@ class CapabilityCurves:
 
 
 def load_elicitation(run: Run) -> dict:
-    return read_summary(run.layout.elicitation_summary,
-                        f"{run.name} has no capability curves yet; run `concept-explorer elicit {run.path}`.",
-                        "elicit")
+    """The elicitation summary, checked, after checking the stored samples of every step it lists."""
+    summary = read_summary(run, run.layout.elicitation_summary,
+                           f"{run.name} has no capability curves yet; run `concept-explorer elicit` on it.", "elicit",
+                           per_method=True)
+    space, samples = run.config.concept_space, summary["settings"]["samples"]
+    for step in summary["steps"]:
+        path = run.layout.elicitation_samples(step)
+        where = run.layout.place(path)
+        remedy = "delete it and the elicitation summary, then run `concept-explorer elicit` again."
+        if not path.is_file():
+            raise RunFolderError(f"{where} is missing though the elicitation summary lists step {step}; {remedy}")
+        expected = {}
+        for method in summary["per_step"][str(step)]:
+            for code in space.heldout_classes():
+                name = f"{method}/{space.class_label(code)}"
+                expected |= {f"{name}/images": ("U8", [samples, 3, space.resolution, space.resolution]),
+                             f"{name}/position": ("F32", [samples, space.num_concepts]),
+                             f"{name}/p_present": ("F32", [samples])}
+        check_tensors(safetensors_header(path, where), expected, f"{where} does not hold the elicitation's samples",
+                      remedy)
+    return summary
 
 
 def capability_curves(
@@ -215,4 +235,5 @@ def read_elicited_samples(run: Run, step: int) -> dict[str, torch.Tensor]:
     path = run.layout.elicitation_samples(step)
     if not path.is_file():
         raise RunFolderError(f"Checkpoint {step} of {run.name} has no elicitation samples; run elicit again.")
+    safetensors_header(path, run.layout.place(path))
     return load_file(path)

@@ -21,8 +21,9 @@ from safetensors.torch import load_file
 
 from ..core import limits
 from ..core.concepts import ConceptSpace
+from ..core.folder_checks import check_tensors
 from ..core.render import conditioning, sample_attributes
-from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest
+from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest, safetensors_header
 from ..core.sampling import generate
 from .definitions import DEFAULT_CRITERION, check_criterion, summarize_class
 from .probes import calibration_error, class_mean_accuracy, ensure_probe
@@ -67,8 +68,8 @@ class Evaluation:
         self.run = run
         self.criterion = check_criterion(criterion)
         self.summary = read_summary(
-            run.layout.evaluation_summary,
-            f"{run.name} has not been evaluated yet; run `concept-explorer evaluate {run.path}`.", "evaluate")
+            run, run.layout.evaluation_summary,
+            f"{run.name} has not been evaluated yet; run `concept-explorer evaluate` on it.", "evaluate", False)
         self.space = run.config.concept_space
         self.steps: list[int] = [int(s) for s in self.summary["steps"]]
         self.classes = self.space.all_classes()
@@ -81,14 +82,38 @@ class Evaluation:
         self.joint_accuracy = np.array([[v["joint_accuracy"] for v in row] for row in verdicts])  # (T, C)
         self.presence = np.array([[row[label]["presence"] for label in self.labels] for row in per_step])
         self.outcomes = [[v["outcomes"] for v in row] for row in verdicts]
+        for step in self.steps:
+            self.check_samples(step)
+
+    def check_samples(self, step: int) -> None:
+        """The stored samples of a summarized checkpoint are there and hold what `evaluate_run` writes."""
+        path = self.run.layout.evaluation_samples(step)
+        where = self.run.layout.place(path)
+        remedy = "delete it and the evaluation summary, then run `concept-explorer evaluate` again."
+        if not path.is_file():
+            raise RunFolderError(f"{where} is missing though the evaluation summary lists step {step}; {remedy}")
+        total = self.summary["settings"]["samples_per_class"] * len(self.classes)
+        check_tensors(safetensors_header(path, where), sample_tensors(self.space, total),
+                      f"{where} does not hold the evaluation's samples", remedy)
 
     def samples(self, step: int) -> dict[str, torch.Tensor]:
         """images (N,3,R,R) uint8, position (N,K), p_present (N,), labels (N,) for one checkpoint."""
         self.run.check_step(step)
-        path = self.run.layout.evaluation_samples(step)
-        if not path.is_file():
+        if not self.run.layout.evaluation_samples(step).is_file():
             raise RunFolderError(f"Checkpoint {step} of {self.run.name} has not been evaluated; run evaluate again.")
-        return load_file(path)
+        self.check_samples(step)
+        samples = load_file(self.run.layout.evaluation_samples(step))
+        if not ((samples["labels"] >= 0) & (samples["labels"] < len(self.classes))).all():
+            raise RunFolderError(f"{self.run.layout.place(self.run.layout.evaluation_samples(step))} holds class "
+                                 "labels this run does not have; delete it and run `concept-explorer evaluate` again.")
+        return samples
+
+
+def sample_tensors(space: ConceptSpace, total: int) -> dict[str, tuple[str, list[int]]]:
+    """What an evaluation samples file of `total` samples holds: name → (safetensors dtype, shape)."""
+    resolution = space.resolution
+    return {"images": ("U8", [total, 3, resolution, resolution]), "position": ("F32", [total, space.num_concepts]),
+            "p_present": ("F32", [total]), "labels": ("I64", [total])}
 
 
 def evaluate_run(
@@ -99,7 +124,7 @@ def evaluate_run(
     space = run.config.concept_space
     probe = ensure_probe(run, progress=progress)
     settings = asdict(config) | {"sample_steps": config.steps_for(run)}
-    summary = StepSummary(run.layout.evaluation_summary, settings)
+    summary = StepSummary(run, run.layout.evaluation_summary, settings, "evaluate", per_method=False)
     summary.use_probe(file_digest(run.layout.probe), lambda: {
         "concepts": list(space.concepts) + ["present"], "class_mean_accuracy": class_mean_accuracy(probe, space),
         "calibration": calibration_error(probe, space)})  # a new probe: stored images are re-scored below
@@ -109,8 +134,11 @@ def evaluate_run(
     def row_at(step: int) -> dict:
         path = run.layout.evaluation_samples(step)
         # Images stored under the same settings are reused (an interrupted pass, or a new probe re-scoring them).
-        stored = load_file(path) if path.is_file() and not summary.restarted else None
-        if stored is not None and stored["images"].shape[0] == h.shape[0]:
+        expected = sample_tensors(space, h.shape[0])
+        reusable = path.is_file() and not summary.restarted and {  # else drawn again and overwritten
+            k: (v["dtype"], v["shape"]) for k, v in safetensors_header(path).items() if k != "__metadata__"} == expected
+        stored = load_file(path) if reusable else None
+        if stored is not None:
             images = stored["images"]
         else:
             images = generate(run.load_model(step, device), h, config.steps_for(run), config.seed,

@@ -4,11 +4,14 @@ options for a run folder, device, threads and sampling."""
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 
+from ..core import limits
 from ..core.precision import PRECISIONS, resolve_precision
 from ..core.run import RunLayout
 from ..core.training import resolve_device
@@ -32,15 +35,52 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message[:1].upper()}{message[1:]} (see `{self.prog} --help`).")
 
 
+def checked(value_range: limits.Range, option: str, value: Any) -> Any:
+    """`value` if it lies in `value_range` (core/limits.py), else a UsageError naming the option."""
+    try:
+        return value_range.check(option, value)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def set_threads(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(checked(limits.THREADS, "--threads", threads))
+
+
 def device_from(args: argparse.Namespace) -> torch.device:
-    if getattr(args, "threads", None) is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}.")
-        torch.set_num_threads(args.threads)
+    set_threads(getattr(args, "threads", None))
     try:
         return resolve_device(args.device)
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def path_option(text: str) -> Path:
+    """argparse type of a path to write: an empty one would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not a place to write; name a folder or file")
+    return Path(text)
+
+
+def check_writable(path: Path, option: str, folder: bool = True) -> None:
+    """Before anything is computed or created: `path` can become a folder (or, with folder False, a file) — it is
+    not the other kind already, no part of the way to it is a file, and the nearest existing folder on the way takes
+    a new entry (tried by making and removing one, which also catches /proc and read-only mounts)."""
+    kind = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        raise UsageError(f"{option} {path} is {'a file' if folder else 'a folder'}, not a {kind} to write; choose "
+                         "another path.")
+    nearest = path if folder and path.is_dir() else path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise UsageError(f"{option} {path} lies under {nearest}, which is a file; choose another path.")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=nearest, prefix=".concept-explorer-check-"))
+    except OSError as error:
+        raise UsageError(f"{option} {path} cannot be written ({error.strerror or error}); choose another path.") \
+            from None
 
 
 def add_run_options(parser: argparse.ArgumentParser, run: bool = True) -> None:

@@ -7,9 +7,21 @@ import sys
 import time
 from pathlib import Path
 
+from ..core import limits
 from ..core.config import PRESETS, parse_value, preset
 from ..core.run import Run
-from .common import EXIT_FAILED, PROG, RUN, UsageError, add_pass_options, device_from, precision_from
+from .common import (
+    EXIT_FAILED,
+    PROG,
+    RUN,
+    UsageError,
+    add_pass_options,
+    check_writable,
+    checked,
+    device_from,
+    path_option,
+    precision_from,
+)
 
 
 def add_probe(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +35,7 @@ def add_probe(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run", type=Path, nargs="?", metavar="RUN_FOLDER", help="run whose geometry the probe reads")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="geometry when no run is given")
-    parser.add_argument("--out", type=Path, help=f"where to save the probe (default: {RUN.probe})")
+    parser.add_argument("--out", type=path_option, help=f"where to save the probe (default: {RUN.probe})")
     parser.add_argument("--steps", type=int, default=800, help="training steps (default: 800)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
     parser.set_defaults(handler=run_probe, device="cpu")
@@ -34,11 +46,12 @@ def run_probe(args: argparse.Namespace) -> int:
     from ..analysis.probes import calibration_error, class_mean_accuracy, probe_config_for, train_probe
 
     device_from(args)
-    if args.steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {args.steps}.")
+    checked(limits.PROBE_STEPS, "--steps", args.steps)
     run = Run.open(args.run) if args.run else None
     if run is None and args.out is None:
         raise UsageError("Give a RUN_FOLDER or --out for the probe.")
+    if args.out is not None:
+        check_writable(args.out, "--out", folder=False)  # before training, not after
     space = run.config.concept_space if run else preset(args.preset).concept_space
     probe = train_probe(probe_config_for(space, steps=args.steps))
     accuracy = class_mean_accuracy(probe, space)[DEFAULT_CRITERION]

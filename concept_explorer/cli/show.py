@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import PROG, RUN, UsageError, add_precision_option
+from ..core import limits
+from .common import PROG, RUN, UsageError, add_precision_option, check_writable, checked, path_option
 
 
 def add_report(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
         "the concept-space, accuracy and capability plots and of the generations, and trajectory.gif.",
     )
     parser.add_argument("run", type=Path, metavar="RUN_FOLDER", help="an evaluated run folder")
-    parser.add_argument("--out", type=Path, help=f"output folder (default: {RUN.report})")
+    parser.add_argument("--out", type=path_option, help=f"output folder (default: {RUN.report})")
     parser.add_argument("--step", type=int, help="checkpoint to show (default: the hidden-capability step)")
     parser.set_defaults(handler=run_report)
 
@@ -24,6 +25,8 @@ def add_report(subparsers: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from ..views.report import write_report
 
+    if args.out is not None:
+        check_writable(args.out, "--out")
     html_path, problems = write_report(args.run, args.out, args.step)
     for problem in problems:
         print(f"{PROG}: warning: {problem}", file=sys.stderr)
@@ -46,6 +49,7 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from ..ui import serve
 
+    checked(limits.PORT, "--port", args.port)
     for path in args.runs:
         if not Path(path).is_dir():
             raise UsageError(f"{path} is not a folder; pass a run folder made by `{PROG} train`.")

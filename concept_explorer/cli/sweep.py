@@ -11,7 +11,7 @@ from ..analysis.sweep import SAMPLE_STEPS
 from ..core import limits
 from ..core.config import PRESETS
 from ..core.training import resolve_device
-from .common import EXIT_FAILED, UsageError, add_precision_option
+from .common import EXIT_FAILED, UsageError, add_precision_option, check_writable, checked, path_option
 from .overrides import add_config_overrides, config_overrides
 
 
@@ -26,7 +26,7 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid", nargs="+", required=True, metavar="FIELD=V1,V2",
                         help="one axis per FIELD=values, e.g. concept_space.delta_color=0.2,0.4,0.6")
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default: 0)")
-    parser.add_argument("--out", required=True, type=Path, metavar="SWEEP_FOLDER", help="e.g. sweeps/color")
+    parser.add_argument("--out", required=True, type=path_option, metavar="SWEEP_FOLDER", help="e.g. sweeps/color")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
                         help="cells trained at once, each in its own process (default: one per core)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default: 1)")
@@ -59,8 +59,8 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
 def run_sweep_command(args: argparse.Namespace) -> int:
     from ..analysis.sweep import FAILED, Sweep, parse_grid, run_sweep
 
-    if args.workers < 1 or args.threads < 1:
-        raise UsageError("--workers and --threads must be at least 1.")
+    checked(limits.WORKERS, "--workers", args.workers)
+    checked(limits.THREADS, "--threads", args.threads)
     if args.backend == "ray":
         try:
             import ray  # noqa: F401
@@ -78,6 +78,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         if not all(t.isdigit() for t in texts):
             raise ValueError(f"Seeds are whole numbers separated by commas, got {args.seeds!r}.")
         limits.SAMPLE_STEPS.check("--sample-steps", args.sample_steps)
+        check_writable(args.out, "--out")
         sweep = Sweep.create(args.out, args.preset, config_overrides(args), grid, [int(t) for t in texts],
                              args.sample_steps)
     except ValueError as error:

@@ -9,7 +9,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 
@@ -17,7 +16,16 @@ from ..core.config import PRESETS, RunConfig, preset, with_overrides
 from ..core.precision import resolve_precision
 from ..core.run import Run
 from ..core.training import resolve_device, train
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, PROG, UsageError, add_precision_option
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    PROG,
+    UsageError,
+    add_precision_option,
+    check_writable,
+    path_option,
+    set_threads,
+)
 from .overrides import add_config_overrides, config_overrides
 
 
@@ -58,7 +66,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="starting configuration (default: cpu for a new run, the stored one with --resume)")
-    parser.add_argument("--out", required=True, type=Path, metavar="RUN_FOLDER",
+    parser.add_argument("--out", required=True, type=path_option, metavar="RUN_FOLDER",
                         help="run folder to create (or to continue with --resume), e.g. runs/demo")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
     parser.add_argument("--resume", action="store_true",
@@ -104,15 +112,14 @@ def _evaluate_checkpoint(device: torch.device) -> Callable[[Run, int], None]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}.")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     try:
         device = resolve_device(args.device)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    config = train_config(args, device)
+    config = train_config(args, device)  # every value checked before anything is created
+    if not args.resume:
+        check_writable(args.out, "--out")
     resume_command = f"{PROG} train --out {shlex.quote(str(args.out))} --resume"
     try:
         with stop_on_sigint() as stop_request:

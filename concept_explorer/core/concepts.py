@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .limits import DELTA_MAX
+from .limits import DELTA_MAX, check_config_ranges, check_config_types
 
 CONDITIONING_DIM = 11
 """Length of h: [shape one-hot(2), x, y, object RGB(3), size, background RGB(3)] (reference-spec §2.1)."""
@@ -67,6 +67,7 @@ class ConceptSpace:
     min_size: float = field(default=0.1, metadata={"help": "sizes are clamped below at this radius"})
 
     def __post_init__(self) -> None:
+        check_config_types("concept_space", self)
         unknown = [c for c in self.concepts if c not in CONCEPT_ORDER]
         if unknown:
             raise ValueError(f"Unknown concept(s) {unknown}; choose from {list(CONCEPT_ORDER)}.")
@@ -84,6 +85,7 @@ class ConceptSpace:
                 raise ValueError(f"delta_{concept} must be in (0, {limit}], got {value}.")
         if self.size_center - self.delta_size / 2 - 3 * self.delta_size / 8 < 0 or self.size_center > 1.5:
             raise ValueError(f"size_center={self.size_center} with delta_size={self.delta_size} gives negative sizes.")
+        check_config_ranges("concept_space", self)
 
     # -- classes ---------------------------------------------------------------------------------------------
     @property

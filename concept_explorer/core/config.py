@@ -12,7 +12,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import limits
 from .concepts import ConceptSpace
+from .limits import TRAINING_MEMORY_GIB, check_config_ranges, check_config_types
 from .model import ModelConfig
 from .vdm import VDMConfig
 
@@ -38,6 +40,7 @@ class TrainConfig:
     precision: str = field(default="fp32", metadata={"help": "network arithmetic: fp32 or bf16 autocast"})
 
     def __post_init__(self) -> None:
+        check_config_types("train", self)
         checks = [
             (self.num_steps >= 1, "num_steps must be >= 1"),
             (self.batch_size >= 2, "batch_size must be >= 2"),
@@ -54,6 +57,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"Invalid training config: {message}.")
+        check_config_ranges("train", self)
 
     def checkpoint_schedule(self) -> list[int]:
         """Steps at which weights are saved: the explicit list, or `checkpoint_count` steps spaced quadratically
@@ -75,6 +79,19 @@ class RunConfig:
     vdm: VDMConfig = field(default_factory=VDMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        check_config_types("config", self)
+        levels = len(self.model.channels)
+        if self.concept_space.resolution % 2 ** (levels - 1):
+            raise ValueError(
+                f"concept_space.resolution ({self.concept_space.resolution}) must be divisible by {2 ** (levels - 1)} "
+                f"for a U-Net of {levels} levels (model.channels {','.join(map(str, self.model.channels))}).")
+        gib = training_memory(self) / 2**30
+        if gib > TRAINING_MEMORY_GIB:
+            raise ValueError(
+                f"This config would need about {gib:,.0f} GiB to train (limit {TRAINING_MEMORY_GIB}); lower "
+                "concept_space.resolution, train.batch_size, train.train_per_class or model.channels.")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -84,6 +101,21 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def training_memory(config: RunConfig) -> float:
+    """Bytes a run needs to train, estimated: its rendered images (float32) plus one step's activations kept for
+    the backward pass (about 4·(12·blocks + 24) bytes per value of every level's feature map, measured on the paper
+    model, and the attention matrix at the lowest level)."""
+    space, model, train = config.concept_space, config.model, config.train
+    resolution = space.resolution
+    images = len(space.training_classes()) * train.train_per_class + train.heldout_loss_images
+    data = images * 3 * resolution**2 * 4
+    values = sum((resolution // 2**level) ** 2 * width for level, width in enumerate(model.channels))
+    activations = train.batch_size * values * 4 * (12 * model.blocks_per_level + 24)
+    lowest = (resolution // 2 ** (len(model.channels) - 1)) ** 2
+    attention = train.batch_size * lowest**2 * 4 * 3 if model.attention_lowest else 0
+    return float(data + activations + attention)
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
@@ -101,6 +133,8 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _from_dict(hint, value)
         elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{cls.__name__}.{name} must be a list, got {limits.shown(value)}.")
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value

@@ -6,16 +6,31 @@ here, so a slider, a link and an API call can never disagree about what is allow
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 
+def shown(value: Any, width: int = 40) -> str:
+    """A value as an error message quotes it: its repr, cut short (a 400-digit number is still one sentence)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def finite(name: str, value: Any) -> float:
     """A real number (bools and NaN/inf are refused: a JSON client can send either)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a finite number, got {shown(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        raise ValueError(f"{name} must be a finite number of sensible size, got {shown(value)}.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {shown(value)}.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -28,10 +43,15 @@ class Range:
 
     def check(self, name: str, value: Any) -> float | int:
         """`value` as a float (or int when whole), or a ValueError naming the parameter and its bounds."""
+        wrong = f"{name} must be a whole number from {self.low:g} to {self.high:g}, got {shown(value)}."
+        if self.whole and isinstance(value, int) and not isinstance(value, bool):
+            if not self.low <= value <= self.high:  # compared as ints: exact for seeds near 2**63
+                raise ValueError(wrong)
+            return value
         number = finite(name, value)
         if self.whole:
             if not (number.is_integer() and self.low <= number <= self.high):
-                raise ValueError(f"{name} must be a whole number from {self.low:g} to {self.high:g}, got {value!r}.")
+                raise ValueError(wrong)
             return int(number)
         if not self.low <= number <= self.high:
             raise ValueError(f"{name} must be between {self.low:g} and {self.high:g}, got {number:g}.")
@@ -93,3 +113,115 @@ JOB_STEPS = Range(20, 20_000, whole=True)
 JOB_STEP_CHOICES = (300, 600, 1500, 3000, 6000)
 """Run lengths the Train tab offers (the API accepts any length in JOB_STEPS)."""
 JOB_CHECKPOINTS = Range(2, 64, whole=True)
+
+# -- the command line and the server --------------------------------------------------------------------------------
+PORT = Range(1, 65535, whole=True)
+THREADS = Range(1, 1024, whole=True)
+"""torch threads of one process (CLI --threads, app --threads)."""
+WORKERS = Range(1, 1024, whole=True)
+PROBE_STEPS = Range(1, 100_000, whole=True)
+
+# -- run configuration ----------------------------------------------------------------------------------------------
+CONFIG_FIELDS: dict[str, Range] = {
+    "concept_space.resolution": Range(8, 128, whole=True),
+    "concept_space.delta_color": Range(0, DELTA_MAX["color"]),
+    "concept_space.delta_size": Range(0, DELTA_MAX["size"]),
+    "concept_space.delta_bg": Range(0, DELTA_MAX["bg"]),
+    "concept_space.size_center": Range(0, 1.5),
+    "concept_space.position_range": Range(0, 1),
+    "concept_space.blur_px_at_32": Range(0, 8),
+    "concept_space.noise_level": Range(0, 1),
+    "concept_space.min_size": Range(0, 1),
+    "model.channels": Range(1, 1024, whole=True),
+    "model.blocks_per_level": Range(1, 8, whole=True),
+    "model.dropout": Range(0, 1),
+    "model.norm_groups": Range(1, 1024, whole=True),
+    "model.embedding_hidden": Range(1, 4096, whole=True),
+    "vdm.gamma_min": Range(-30, 30),
+    "vdm.gamma_max": Range(-30, 30),
+    "vdm.data_noise": Range(1e-6, 1),
+    "train.num_steps": Range(1, 10_000_000, whole=True),
+    "train.batch_size": Range(2, 4096, whole=True),
+    "train.lr": Range(0, 1),
+    "train.weight_decay": Range(0, 10),
+    "train.grad_clip": Range(0, 1e6),
+    "train.ema_decay": Range(0, 1),
+    "train.p_uncond": Range(0, 1),
+    "train.train_per_class": Range(2, 100_000, whole=True),
+    "train.val_fraction": Range(0, 1),
+    "train.heldout_loss_images": Range(0, 100_000, whole=True),
+    "train.checkpoint_count": Range(1, 1000, whole=True),
+    "train.checkpoint_start": Range(1, 10_000_000, whole=True),
+    "train.checkpoint_steps": Range(1, 10_000_000, whole=True),
+    "train.sample_steps": Range(1, 1000, whole=True),
+    "train.seed": Range(0, 2**63 - 4, whole=True),
+}
+"""Every numeric field of a run's config (core/config.py), as `section.field` → its range (for a list field, the
+range of each entry). The open ends the sections' own checks add (lr > 0, ema_decay < 1, …) come on top. A config
+that passes these and the sections' checks trains without torch raising; the bounds are generous (the paper's
+model is far inside them) but keep one run within a machine."""
+CONFIG_LENGTHS: dict[str, Range] = {
+    "concept_space.concepts": Range(2, 4, whole=True),
+    "model.channels": Range(1, 6, whole=True),
+    "train.checkpoint_steps": Range(0, 1000, whole=True),
+}
+"""How many entries a list field may hold."""
+CONFIG_TEXT_LENGTH = 100
+"""Longest text field (a preset name, a backbone)."""
+TRAINING_MEMORY_GIB = 16
+"""Largest estimated memory of one run's training set plus one step's activations (core/config.py)."""
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_type(name: str, hint: Any, value: Any) -> None:
+    """A field's value against its annotation: int (never a bool), float (an int will do), bool, str or a tuple of
+    one of them."""
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, tuple):
+            raise ValueError(f"{name} must be a list, got {shown(value)}.")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        for entry in value:
+            _check_type(f"an entry of {name}", item, entry)
+        return
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value)
+    elif hint is str:
+        ok = isinstance(value, str) and len(value) <= CONFIG_TEXT_LENGTH
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{name} must be {_TYPE_NAMES.get(hint, hint)}, got {shown(value)}.")
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a short text"}
+
+
+def check_config_types(section: str, instance: Any) -> None:
+    """Every field of one config section (a frozen dataclass) has its annotated type: run before the section's own
+    checks, so they compare numbers with numbers. `section` is its name in a RunConfig ("train")."""
+    for field in dataclasses.fields(instance):
+        hint = _field_types(type(instance))[field.name]
+        if not dataclasses.is_dataclass(hint):
+            _check_type(f"{section}.{field.name}", hint, getattr(instance, field.name))
+
+
+def check_config_ranges(section: str, instance: Any) -> None:
+    """Every numeric field of one config section lies in its CONFIG_FIELDS range (finite included), every list
+    field has a CONFIG_LENGTHS length."""
+    for field in dataclasses.fields(instance):
+        name, value = f"{section}.{field.name}", getattr(instance, field.name)
+        if name in CONFIG_LENGTHS:
+            if len(value) not in CONFIG_LENGTHS[name]:
+                low, high = CONFIG_LENGTHS[name].bounds
+                raise ValueError(f"{name} must hold {low:g} to {high:g} entries, got {len(value)}.")
+        if name in CONFIG_FIELDS:
+            for entry in value if isinstance(value, tuple) else (value,):
+                CONFIG_FIELDS[name].check(name, entry)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .concepts import CONDITIONING_DIM
+from .limits import check_config_ranges, check_config_types
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ModelConfig:
                 "ResNet block, the authors' sep_mlp)"})
 
     def __post_init__(self) -> None:
+        check_config_types("model", self)
+        check_config_ranges("model", self)  # first: norm_groups 0 would divide by zero below
         if self.backbone not in ("lean", "diffusers"):
             raise ValueError(f"backbone must be 'lean' or 'diffusers', got {self.backbone!r}.")
         if not self.channels or any(c <= 0 or c % self.norm_groups for c in self.channels):

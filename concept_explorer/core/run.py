@@ -14,7 +14,8 @@
     RUN/report/                         the static report
 
 This module is the only place that spells these paths (`RunLayout`); everyone else asks it. Every write goes to a
-temporary file that is then renamed over the target, so a crash never leaves a half-written file behind. Loading
+temporary file that is then renamed over the target (atomic.py), so a crash never leaves a half-written file behind.
+A folder is untrusted input: `Run.open` checks run.json and every stored file first (folder_checks.py). Loading
 needs no training code paths and never unpickles anything.
 """
 
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import struct
-import tempfile
+import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -33,62 +32,27 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
+# RunFolderError, safetensors_header and the atomic writes are imported from here by the other layers.
+from .atomic import atomic_save_tensors, atomic_write_bytes, atomic_write_json, temporaries
 from .config import RunConfig
+from .folder_checks import (
+    RunFolderError,
+    check_finite_weights,
+    check_info,
+    check_links,
+    check_tensors,
+    expected_checkpoint,
+    place,
+    read_json,
+    safetensors_header,
+    step_name,
+)
 from .vdm import VDM
 
 FORMAT_VERSION = 1
 PACKAGES = ("torch", "diffusers", "numpy", "safetensors", "gradio", "plotly")
-
-
-class RunFolderError(Exception):
-    """A run folder that cannot be used; the message is one sentence saying what is wrong and what to do."""
-
-
-# -- atomic writes -----------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str] | None = None) -> None:
-    atomic_write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=meta))
-
-
-def safetensors_header(path: Path) -> dict[str, Any]:
-    """Read and check a safetensors header without loading data: catches truncated and garbled files."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        raw = handle.read(8)
-        if len(raw) < 8:
-            raise RunFolderError(f"{path} is truncated ({size} bytes); delete it and re-run the command that wrote it.")
-        (header_len,) = struct.unpack("<Q", raw)
-        if header_len > size - 8:
-            raise RunFolderError(f"{path} is truncated or not a safetensors file; delete it and re-create it.")
-        try:
-            header = json.loads(handle.read(header_len))
-        except ValueError:
-            raise RunFolderError(f"{path} has a corrupt header; delete it and re-create it.") from None
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-    if 8 + header_len + end != size:
-        raise RunFolderError(
-            f"{path} is truncated ({size} bytes, expected {8 + header_len + end}); delete it and re-create it."
-        )
-    return header
 
 
 def package_versions() -> dict[str, str]:
@@ -99,13 +63,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def expected_shapes(config: RunConfig) -> dict[str, list[int]]:
-    """Parameter shapes of the model a config describes, built on the meta device (no memory, no init cost)."""
-    with torch.device("meta"):
-        model = VDM(config.model, config.vdm, config.concept_space.resolution)
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
 def file_digest(path: Path) -> str:
@@ -133,7 +90,7 @@ class RunLayout:
         return self.root / "resume.safetensors"
 
     def checkpoint(self, step: int) -> Path:
-        return self.root / "steps" / f"{step}.safetensors"
+        return self.root / "steps" / f"{step_name(step)}.safetensors"
 
     @property
     def probe(self) -> Path:
@@ -144,14 +101,14 @@ class RunLayout:
         return self.root / "evaluation" / "summary.json"
 
     def evaluation_samples(self, step: int) -> Path:
-        return self.root / "evaluation" / f"{step}.safetensors"
+        return self.root / "evaluation" / f"{step_name(step)}.safetensors"
 
     @property
     def elicitation_summary(self) -> Path:
         return self.root / "elicitation" / "summary.json"
 
     def elicitation_samples(self, step: int) -> Path:
-        return self.root / "elicitation" / f"{step}.safetensors"
+        return self.root / "elicitation" / f"{step_name(step)}.safetensors"
 
     @property
     def report(self) -> Path:
@@ -159,6 +116,16 @@ class RunLayout:
 
     def is_run(self) -> bool:
         return self.info.is_file()
+
+    def place(self, path: Path) -> str:
+        """A file of this folder as messages name it: "demo/steps/4.safetensors", not a server's absolute path."""
+        return place(path, self.root)
+
+    def stored_samples(self) -> list[Path]:
+        """Every safetensors file the passes and the probe stored (checked when the run is opened)."""
+        folders = (self.evaluation_summary.parent, self.elicitation_summary.parent)
+        found = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.safetensors"))]
+        return found + [p for p in (self.probe, self.resume) if p.exists() or p.is_symlink()]
 
     def stamp(self) -> tuple[int | None, ...]:
         """Changes whenever training, evaluation or elicitation wrote something new (a cache key)."""
@@ -209,9 +176,31 @@ class Run:
     # -- creation and validation --------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, config: RunConfig) -> Run:
+        """A new run folder holding run.json. The folder may exist if it is empty (or holds only what an interrupted
+        write left); on failure, folders made here are removed again."""
         path = Path(path)
-        if RunLayout(path).info.exists():
-            raise RunFolderError(f"{path} already holds a run; pass --resume to continue it or choose another --out.")
+        layout = RunLayout(path)
+        if layout.is_run():
+            try:
+                existing = cls.open(path)
+            except RunFolderError as error:
+                raise RunFolderError(f"{path} already holds a run that cannot be used ({str(error).rstrip('.')}); "
+                                     "choose another --out.") from None
+            if existing.status == "complete":
+                raise RunFolderError(f"{path} already holds a complete run; choose another --out (or delete the "
+                                     "folder to train it again).")
+            raise RunFolderError(
+                f"{path} already holds a run that stopped at step {existing.steps[-1] if existing.steps else 0} of "
+                f"{existing.config.train.num_steps}; pass --resume to continue it (with its stored config), or choose "
+                "another --out.")
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"{path} is a file, not a folder; choose another --out.")
+        if path.is_dir():
+            leftovers = temporaries(path)
+            if any(p not in leftovers for p in path.rglob("*")):
+                raise RunFolderError(f"{path} exists and holds other files; choose a new or empty --out.")
+            for leftover in leftovers:
+                leftover.unlink()
         info = {
             "format": FORMAT_VERSION,
             "config": config.to_dict(),
@@ -223,45 +212,51 @@ class Run:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         run = cls(path, info, config)
-        run.write_info()
+        made = [folder for folder in (path, *path.parents) if not folder.exists()]
+        try:
+            run.write_info()
+        except OSError as error:
+            for folder in made:  # innermost first
+                shutil.rmtree(folder, ignore_errors=True)
+            raise RunFolderError(f"Cannot write the run folder {path} ({error.strerror}); choose another --out.") \
+                from None
         return run
 
     @classmethod
     def open(cls, path: str | Path) -> Run:
+        """The run in a folder, after checking run.json and every stored file (folder_checks.py)."""
         path = Path(path)
-        info_path = RunLayout(path).info
+        layout = RunLayout(path)
         if not path.is_dir():
             raise RunFolderError(f"No run folder at {path}; train one with `concept-explorer train --out {path}`.")
-        if not info_path.is_file():
+        if not layout.is_run():
             raise RunFolderError(f"{path} is not a run folder: run.json is missing.")
-        try:
-            info = json.loads(info_path.read_text())
-        except ValueError as error:
-            raise RunFolderError(f"{info_path} is not valid JSON ({error}); restore it or re-train the run.") from None
+        where = layout.place(layout.info)
+        check_links(path)
+        info = read_json(layout.info, where, "restore it or train the run again.")
         if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
-            raise RunFolderError(f"{info_path} is not a run description of format {FORMAT_VERSION}.")
-        try:
-            config = RunConfig.from_dict(info["config"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise RunFolderError(f"{info_path} holds an invalid config: {error}") from None
+            raise RunFolderError(f"{where} is not a run description of format {FORMAT_VERSION}.")
+        config, _ = check_info(info, where)
         run = cls(path, info, config)
         run.validate()
         return run
 
     def validate(self) -> None:
-        shapes = expected_shapes(self.config)
+        """Every listed checkpoint holds the config's tensors, finite, and every other stored safetensors file is
+        well formed (what the passes stored in them is checked by the passes that read them)."""
+        expected = expected_checkpoint(self.config)
         for step in self.steps:
             file = self.step_path(step)
+            where = self.layout.place(file)
             if not file.is_file():
-                raise RunFolderError(f"Checkpoint {step} is listed in {self.info_path} but {file} is missing.")
-            header = safetensors_header(file)
-            stored = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
-            if stored != shapes:
-                missing = sorted(set(shapes) - set(stored))[:3]
-                wrong = sorted(k for k in set(shapes) & set(stored) if shapes[k] != stored[k])[:3]
-                raise RunFolderError(
-                    f"{file} does not match the model in run.json (missing {missing}, other shapes {wrong})."
-                )
+                raise RunFolderError(f"Checkpoint {step} is listed in {self.layout.place(self.info_path)} but {where} "
+                                     "is missing; restore it or train the run again.")
+            header = safetensors_header(file, where)
+            check_tensors(header, expected, f"{where} does not match the model in run.json",
+                          "restore it or train the run again.")
+            check_finite_weights(file, header, where)
+        for file in self.layout.stored_samples():
+            safetensors_header(file, self.layout.place(file))
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -276,7 +271,7 @@ class Run:
     @property
     def final_step(self) -> int:
         if not self.steps:
-            raise RunFolderError(f"{self.path} has no checkpoints yet.")
+            raise RunFolderError(f"{self.name} has no checkpoints yet.")
         return self.steps[-1]
 
     def check_step(self, step: int) -> int:
@@ -304,11 +299,18 @@ class Run:
         self.write_info()
 
     def load_state(self, step: int) -> dict[str, torch.Tensor]:
+        """The weights of a checkpoint as float32, checked again (the file may have changed since `open`)."""
         self.check_step(step)
+        path = self.step_path(step)
+        where = self.layout.place(path)
+        header = safetensors_header(path, where)
+        check_tensors(header, expected_checkpoint(self.config), f"{where} does not match the model in run.json",
+                      "restore it or train the run again.")
+        check_finite_weights(path, header, where)
         try:
-            state = load_file(self.step_path(step))
+            state = load_file(path)
         except Exception as error:  # safetensors raises its own error types
-            raise RunFolderError(f"Cannot read {self.step_path(step)}: {error}") from None
+            raise RunFolderError(f"Cannot read {where} ({str(error)[:80]}); restore it or train it again.") from None
         return {k: v.float() for k, v in state.items()}
 
     def load_model(self, step: int, device: str | torch.device = "cpu") -> VDM:
@@ -318,13 +320,17 @@ class Run:
         return model.to(device).eval()
 
     def metrics(self) -> list[dict[str, Any]]:
+        """One row per checkpoint, each an object with a whole "step"."""
         if not self.metrics_path.exists():
             return []
-        lines = [line for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        corrupt = f"{self.layout.place(self.metrics_path)} is corrupt; delete it to continue without metrics."
         try:
-            return [json.loads(line) for line in lines]
-        except ValueError:
-            raise RunFolderError(f"{self.metrics_path} is corrupt; delete it to continue without metrics.") from None
+            rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        except (ValueError, OSError):
+            raise RunFolderError(corrupt) from None
+        if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
+            raise RunFolderError(corrupt)
+        return rows
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
@@ -335,6 +341,20 @@ class Run:
         self.info["completed_steps"] = [s for s in self.steps if s <= step]
         self.write_info()
 
+    def restart(self) -> None:
+        """Back to step 0, for a run stopped before its first resume save (nothing resumable): checkpoints and
+        metrics go, the config stays. Training is deterministic, so the run then ends as if never stopped."""
+        self.keep_metrics_up_to(0)
+        for file in self.step_path(0).parent.glob("*.safetensors"):
+            file.unlink()
+        self.set_status("created")
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete what interrupted writes left behind; call only where no other process writes into this run."""
+        found = temporaries(self.path)
+        for file in found:
+            file.unlink(missing_ok=True)
+        return found
 
     # -- resume file --------------------------------------------------------------------------------------------
     def write_resume(self, state: ResumeState) -> None:
@@ -347,14 +367,16 @@ class Run:
 
     def read_resume(self) -> ResumeState:
         path = self.resume_path
+        where = self.layout.place(path)
         if not path.is_file():
-            raise RunFolderError(f"{path} is missing, so {self.path} cannot be resumed (it may be complete).")
+            raise RunFolderError(f"{where} is missing, so {self.name} cannot be resumed (it may be complete).")
+        safetensors_header(path, where)
         try:
             with safe_open(path, "pt") as handle:
-                step = int(handle.metadata()["step"])
+                step = step_name(int(handle.metadata()["step"]))
                 tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         except Exception as error:  # safetensors raises its own error types
-            raise RunFolderError(f"Cannot read {path} ({error}); the run cannot be resumed.") from None
+            raise RunFolderError(f"Cannot read {where} ({str(error)[:80]}); the run cannot be resumed.") from None
         optimizer: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             if key.startswith("optim."):
@@ -362,6 +384,6 @@ class Run:
                 optimizer.setdefault(int(index), {})[name] = value
         ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
         return ResumeState(
-            step=step, model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, ema=ema or None,
+            step=int(step), model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, ema=ema or None,
             optimizer=optimizer, rng={k[4:]: v for k, v in tensors.items() if k.startswith("rng.")},
         )

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .config import RunConfig
 from .precision import autocast
 from .render import render_classes
-from .run import ResumeState, Run, RunFolderError
+from .run import ResumeState, Run, RunFolderError, RunLayout
 from .vdm import VDM
 
 
@@ -218,19 +218,30 @@ def train(
     given config must match it."""
     out = Path(out)
     torch_device = resolve_device(device)  # before touching `out`, so a bad device leaves no run folder behind
+    restart = False
     if resume:
+        if out.is_dir() and not RunLayout(out).is_run():
+            raise RunFolderError(f"{out} holds no run yet (it was stopped before run.json was written); run the same "
+                                 "command without --resume to start it.")
         run = Run.open(out)
         if config is not None and config.to_dict() != run.config.to_dict():
             changed = [k for k, v in config.to_dict().items() if run.config.to_dict()[k] != v]
             raise RunFolderError(f"--resume keeps the stored config; these sections differ: {changed}.")
         if run.status == "complete":
             raise RunFolderError(f"{out} is already complete ({run.final_step} steps); nothing to resume.")
+        run.remove_temporaries()  # this process is now the run's only writer
+        # Stopped before its first resume save (rendering data, or inside the first step or write): nothing to resume
+        # from, so it starts over; training is deterministic, so it ends exactly as an uninterrupted run would.
+        restart = not run.resume_path.is_file()
+        if restart:
+            run.restart()
+            if progress:
+                tqdm.write(f"{run.name} was stopped before its first save; training it from step 0.")
     else:
         assert config is not None
         run = Run.create(out, config)
     trainer = Trainer(run, torch_device)
-    if resume:
+    if resume and not restart:
         trainer.load_resume()
     trainer.run_until(should_stop=should_stop, progress=progress, after_checkpoint=after_checkpoint)
     return run
-

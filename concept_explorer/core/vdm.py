@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .limits import check_config_ranges, check_config_types
 from .model import Denoiser, ModelConfig
 
 EmbeddingEdit = Callable[[torch.Tensor], torch.Tensor]
@@ -34,6 +35,8 @@ class VDMConfig:
     data_noise: float = field(default=1e-3, metadata={"help": "std of the reconstruction likelihood"})
 
     def __post_init__(self) -> None:
+        check_config_types("vdm", self)
+        check_config_ranges("vdm", self)
         if not self.gamma_min < self.gamma_max:
             raise ValueError(f"gamma_min ({self.gamma_min}) must be below gamma_max ({self.gamma_max}).")
         if self.data_noise <= 0:

@@ -32,6 +32,7 @@ from ..analysis.phases import (
     find_phases,
 )
 from ..analysis.seeds import SeedBands, group_bands
+from ..analysis.summaries import MissingSummary, OutdatedSummary
 from ..core.concepts import LEVEL_NAMES
 from ..core.limits import Range
 from ..core.render import render, sample_attributes
@@ -104,9 +105,8 @@ class RunDashboard:
         self.curves_problem: str | None = None
         try:
             self.curves = capability_curves(load_elicitation(run), self.heldout_label, criterion=criterion)
-        except (RunFolderError, KeyError, ValueError, IndexError) as error:
-            self.curves_problem = str(error) if isinstance(error, RunFolderError) else (
-                f"The capability curves of {run.name} are incomplete; re-run `concept-explorer elicit`.")
+        except (MissingSummary, OutdatedSummary) as error:  # not elicited (yet): the rest of the run still shows
+            self.curves_problem = str(error)
         self.phases: Phases = find_phases(self.evaluation, self.curves)
         self.jump_targets = self.phases.jump_targets()
         self.corner_images = [raster.png_data_uri(image, scale=4) for image in class_mean_images(run)]
@@ -115,7 +115,18 @@ class RunDashboard:
 
     @classmethod
     def load(cls, path: str | Path, criterion: str = DEFAULT_CRITERION) -> RunDashboard:
-        return cls(Run.open(path), criterion)
+        """The dashboard of a run folder; any way its files fail to make one is a RunFolderError in one sentence
+        (the folder is untrusted: the checks of core/folder_checks.py and analysis/summaries.py name what is wrong,
+        and whatever they miss is still reported, never raised as something else)."""
+        run = Run.open(path)
+        try:
+            return cls(run, criterion)
+        except (RunFolderError, ValueError):
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as error:
+            raise RunFolderError(
+                f"{run.name} cannot be shown: its stored files do not fit together ({type(error).__name__}: "
+                f"{str(error)[:60]}); run `concept-explorer evaluate` and `elicit` on it again.") from None
 
     # -- steps ------------------------------------------------------------------------------------------------------
     @property
