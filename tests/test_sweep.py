@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,9 @@ def test_a_packed_sweep_holds_what_the_views_need_and_no_weights(tmp_path: Path,
     assert RunLayout(tmp_path / "pack" / sweep.data["cells"][0]["name"]).evaluation_summary.is_file()
     assert not (tmp_path / "pack" / sweep.data["cells"][1]["name"]).exists()
     assert main(["pack-sweep", str(sweep.path), str(sweep.path)]) == 2
+    # A packed sweep copied back and resumed keeps its finished cells' records and runs only the others.
+    shutil.copytree(tmp_path / "pack", tmp_path / "resumed")
+    lines: list[str] = []
+    assert run_sweep(Sweep.open(tmp_path / "resumed"), workers=1, elicit=False, report=lines.append)[DONE] == 2
+    assert len(lines) == 1 and lines[0].startswith(sweep.data["cells"][1]["name"])
+    assert [c["name"] for c in load_results(tmp_path / "resumed")["cells"]] == [c["name"] for c in sweep.data["cells"]]

@@ -66,7 +66,12 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
 
 def collect_results(sweep: Sweep) -> dict[str, Any]:
     """The record of every finished cell of `sweep`, written to SWEEP/results.json and returned. A finished cell
-    whose folder cannot be read is left out and named under "unreadable"."""
+    whose folder cannot be read keeps the record results.json already holds for it (a packed cell has no weights,
+    so a packed sweep copied back to resume keeps its finished cells), else it is named under "unreadable"."""
+    try:
+        earlier = {c["name"]: c for c in load_results(sweep.path)["cells"]}
+    except (RunFolderError, KeyError, TypeError):
+        earlier = {}
     cells, unreadable = [], {}
     for cell in sweep.data["cells"]:
         if cell["state"] != DONE:
@@ -74,7 +79,10 @@ def collect_results(sweep: Sweep) -> dict[str, Any]:
         try:
             cells.append(cell_record(Run.open(sweep.path / cell["name"]), cell["name"], cell["overrides"]))
         except (RunFolderError, ValueError, KeyError) as error:
-            unreadable[cell["name"]] = str(error)
+            if cell["name"] in earlier:
+                cells.append(earlier[cell["name"]])
+            else:
+                unreadable[cell["name"]] = str(error)
     results = {"format": FORMAT, "grid": sweep.data["grid"], "seeds": sweep.data["seeds"], "cells": cells,
                "unreadable": unreadable}
     atomic_write_json(sweep.path / RESULTS_FILE, results)
