@@ -7,8 +7,9 @@ Per Δcolor (median [min–max] over the seeds finished so far), for the held-ou
 of size and of both under plain prompting, the earliest under any elicitation method, the training class its
 samples were mistaken for, the turning point, and the colour lead (sweep_results.concept_lead). Then the paper's two
 orderings as numbers, under both criteria: Spearman ρ between Δcolor and the speed of learning colour (1 / step,
-0 when never; 95 % bootstrap over seeds), and ρ between Δcolor and the colour lead. tests/test_numbers.py checks
-that README.md holds exactly what this prints.
+0 when never; 95 % bootstrap over seeds), and ρ between Δcolor and the colour lead. Last, verbatim, the stored
+benchmarks that chose how cells run (throughput) and sample (sampler steps). tests/test_numbers.py checks that
+README.md holds exactly what this prints.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from concept_explorer.analysis.sweep import Sweep  # noqa: E402
 from concept_explorer.analysis.sweep_results import axis_of, concept_lead, learning_times, load_results  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "sweep-color"
+MEASURED = [ROOT / "benchmarks" / "results-sweep.txt", ROOT / "benchmarks" / "results-sample-steps.txt"]
+"""The stored benchmark results the block quotes verbatim: how the sweep's cells are run and sampled."""
 START, END = "<!-- sweep-numbers:start (scripts/sweep_numbers.py --write) -->", "<!-- sweep-numbers:end -->"
 
 
@@ -103,7 +106,10 @@ def block(path: Path = BUNDLED) -> str:
     for criterion in CRITERIA:
         out += [f"**{criterion}**", "", *table(results, field, criterion), ""]
     out += ["Orderings (Spearman ρ over cells; 95 % bootstrap over seeds in brackets):", "",
-            *orderings(results, field), "", END]
+            *orderings(results, field), ""]
+    for file in MEASURED:
+        out += [f"`{file.relative_to(ROOT)}`:", "", "```", *file.read_text().rstrip().splitlines(), "```", ""]
+    out.append(END)
     return "\n".join(out)
 
 
