@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ..core import limits
@@ -95,6 +96,10 @@ class Evaluation:
         total = self.summary["settings"]["samples_per_class"] * len(self.classes)
         check_tensors(safetensors_header(path, where), sample_tensors(self.space, total),
                       f"{where} does not hold the evaluation's samples", remedy)
+        with safe_open(path, "pt") as handle:  # the labels index the class names: a few bytes to check
+            labels = handle.get_tensor("labels")
+        if not ((labels >= 0) & (labels < len(self.classes))).all():
+            raise RunFolderError(f"{where} holds class labels this run does not have; {remedy}")
 
     def samples(self, step: int) -> dict[str, torch.Tensor]:
         """images (N,3,R,R) uint8, position (N,K), p_present (N,), labels (N,) for one checkpoint."""
@@ -102,11 +107,7 @@ class Evaluation:
         if not self.run.layout.evaluation_samples(step).is_file():
             raise RunFolderError(f"Checkpoint {step} of {self.run.name} has not been evaluated; run evaluate again.")
         self.check_samples(step)
-        samples = load_file(self.run.layout.evaluation_samples(step))
-        if not ((samples["labels"] >= 0) & (samples["labels"] < len(self.classes))).all():
-            raise RunFolderError(f"{self.run.layout.place(self.run.layout.evaluation_samples(step))} holds class "
-                                 "labels this run does not have; delete it and run `concept-explorer evaluate` again.")
-        return samples
+        return load_file(self.run.layout.evaluation_samples(step))
 
 
 def sample_tensors(space: ConceptSpace, total: int) -> dict[str, tuple[str, list[int]]]:

@@ -130,6 +130,19 @@ def safetensors_header(path: Path, where: str | None = None) -> dict[str, Any]:
     return header
 
 
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in words ("text", "a negative number", …), for messages that must not quote it."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, int):
+        return "a negative number" if value < 0 else "a number"
+    return {str: "text", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
 def _whole_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
 
@@ -202,9 +215,13 @@ def check_info(info: Any, where: str) -> tuple[RunConfig, list[int]]:
     if status not in STATUSES:
         raise RunFolderError(f"{where} has status {shown(status)}, not one of {', '.join(STATUSES)}; {remedy}")
     steps = info.get("completed_steps")
-    if not _whole_list(steps):
-        raise RunFolderError(f"{where} lists its checkpoints (completed_steps) as {shown(steps)}, not as whole step "
-                             f"numbers; {remedy}")
+    if not isinstance(steps, list):
+        raise RunFolderError(f"{where} holds its checkpoints (completed_steps) as {json_kind(steps)}, not as a list "
+                             f"of steps; {remedy}")
+    if not _whole_list(steps):  # never quoted: an entry can be any text, e.g. a path to another run
+        index = next(i for i, s in enumerate(steps) if not _whole_list([s]))
+        raise RunFolderError(f"{where} lists a checkpoint (completed_steps entry {index + 1}, {json_kind(steps[index])})"
+                             f" that is not a whole step number; {remedy}")
     schedule = set(config.train.checkpoint_schedule())
     if steps != sorted(set(steps)) or not set(steps) <= schedule:
         raise RunFolderError(f"{where} lists checkpoints {shown(steps)} that are not distinct, ascending steps of the "

@@ -249,8 +249,9 @@ class Run:
             file = self.step_path(step)
             where = self.layout.place(file)
             if not file.is_file():
+                state = "is not a regular file" if file.exists() or file.is_symlink() else "is missing"
                 raise RunFolderError(f"Checkpoint {step} is listed in {self.layout.place(self.info_path)} but {where} "
-                                     "is missing; restore it or train the run again.")
+                                     f"{state}; restore it or train the run again.")
             header = safetensors_header(file, where)
             check_tensors(header, expected, f"{where} does not match the model in run.json",
                           "restore it or train the run again.")
