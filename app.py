@@ -37,13 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from concept_explorer.ui import serve
-
     for path in args.runs:
         if not Path(path).is_dir():
             print(f"error: {path} is not a folder; pass a run folder made by `concept-explorer train`.",
                   file=sys.stderr)
             return 2
+    from concept_explorer.ui import serve  # after the checks: gradio takes seconds to import
     try:
         serve(args.runs, port=args.port, share=args.share == "on", host=args.host,
               checkpoints=ROOT / "checkpoints", runs=ROOT / "runs", threads=args.threads, precision=args.precision)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..core import limits
-from ..core.concepts import ConceptSpace
+from ..core.concepts import CONCEPT_ORDER, ConceptSpace
 from ..core.folder_checks import check_tensors
 from ..core.precision import autocast
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest, safetensors_header
@@ -71,6 +71,9 @@ class ElicitConfig:
             raise ValueError(f"Unknown intervention direction(s) {unknown}; choose from {list(DIRECTIONS)}.")
         if not self.concepts:
             raise ValueError("Name at least one concept to elicit.")
+        unknown = [c for c in self.concepts if c not in CONCEPT_ORDER]
+        if unknown:
+            raise ValueError(f"Unknown concept(s) {unknown} to elicit; choose from {list(CONCEPT_ORDER)}.")
 
     def methods(self, guidance: bool = True) -> list[tuple[str, str, float]]:
         """(key, family, strength) of every generation made per checkpoint and held-out class; guidance only when

@@ -47,12 +47,11 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ..ui import serve
-
     checked(limits.PORT, "--port", args.port)
     for path in args.runs:
         if not Path(path).is_dir():
             raise UsageError(f"{path} is not a folder; pass a run folder made by `{PROG} train`.")
+    from ..ui import serve  # after the checks: gradio takes seconds to import
     serve(args.runs, port=args.port, host=args.host, checkpoints=Path("checkpoints"), runs=Path("runs"),
           precision=args.precision)
     return 0

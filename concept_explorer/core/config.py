@@ -167,7 +167,9 @@ def parse_value(hint: type, text: str, key: str) -> Any:
             return tuple(item(v) for v in text.split(",") if v.strip())
         return hint(text)
     except ValueError:
-        raise ValueError(f"Cannot read {key}={text!r} as {getattr(hint, '__name__', hint)}.") from None
+        items = typing.get_args(hint)[:1] if typing.get_origin(hint) is tuple else ()
+        kind = f"a comma-separated list of {items[0].__name__}" if items else getattr(hint, "__name__", hint)
+        raise ValueError(f"Cannot read {key}={text!r} as {kind}.") from None
 
 
 def with_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:

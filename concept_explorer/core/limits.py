@@ -124,9 +124,9 @@ PROBE_STEPS = Range(1, 100_000, whole=True)
 # -- run configuration ----------------------------------------------------------------------------------------------
 CONFIG_FIELDS: dict[str, Range] = {
     "concept_space.resolution": Range(8, 128, whole=True),
-    "concept_space.delta_color": Range(0, DELTA_MAX["color"]),
-    "concept_space.delta_size": Range(0, DELTA_MAX["size"]),
-    "concept_space.delta_bg": Range(0, DELTA_MAX["bg"]),
+    "concept_space.delta_color": Range(0.001, DELTA_MAX["color"]),
+    "concept_space.delta_size": Range(0.001, DELTA_MAX["size"]),
+    "concept_space.delta_bg": Range(0.001, DELTA_MAX["bg"]),
     "concept_space.size_center": Range(0, 1.5),
     "concept_space.position_range": Range(0, 1),
     "concept_space.blur_px_at_32": Range(0, 8),
@@ -134,7 +134,7 @@ CONFIG_FIELDS: dict[str, Range] = {
     "concept_space.min_size": Range(0, 1),
     "model.channels": Range(1, 1024, whole=True),
     "model.blocks_per_level": Range(1, 8, whole=True),
-    "model.dropout": Range(0, 1),
+    "model.dropout": Range(0, 0.99),
     "model.norm_groups": Range(1, 1024, whole=True),
     "model.embedding_hidden": Range(1, 4096, whole=True),
     "vdm.gamma_min": Range(-30, 30),
@@ -142,13 +142,13 @@ CONFIG_FIELDS: dict[str, Range] = {
     "vdm.data_noise": Range(1e-6, 1),
     "train.num_steps": Range(1, 10_000_000, whole=True),
     "train.batch_size": Range(2, 4096, whole=True),
-    "train.lr": Range(0, 1),
+    "train.lr": Range(1e-9, 1),
     "train.weight_decay": Range(0, 10),
     "train.grad_clip": Range(0, 1e6),
-    "train.ema_decay": Range(0, 1),
-    "train.p_uncond": Range(0, 1),
+    "train.ema_decay": Range(0, 0.99999),
+    "train.p_uncond": Range(0, 0.99),
     "train.train_per_class": Range(2, 100_000, whole=True),
-    "train.val_fraction": Range(0, 1),
+    "train.val_fraction": Range(0.001, 0.999),
     "train.heldout_loss_images": Range(0, 100_000, whole=True),
     "train.checkpoint_count": Range(1, 1000, whole=True),
     "train.checkpoint_start": Range(1, 10_000_000, whole=True),
@@ -157,9 +157,9 @@ CONFIG_FIELDS: dict[str, Range] = {
     "train.seed": Range(0, 2**63 - 4, whole=True),
 }
 """Every numeric field of a run's config (core/config.py), as `section.field` → its range (for a list field, the
-range of each entry). The open ends the sections' own checks add (lr > 0, ema_decay < 1, …) come on top. A config
-that passes these and the sections' checks trains without torch raising; the bounds are generous (the paper's
-model is far inside them) but keep one run within a machine."""
+range of each entry); the sections' own checks come on top (e.g. channels divisible by norm_groups). A config that
+passes them trains without torch raising; the bounds are generous (the paper's model is far inside them) but keep
+one run within a machine."""
 CONFIG_LENGTHS: dict[str, Range] = {
     "concept_space.concepts": Range(2, 4, whole=True),
     "model.channels": Range(1, 6, whole=True),
