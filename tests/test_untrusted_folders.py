@@ -378,3 +378,16 @@ def test_a_damaged_folder_is_refused_in_one_sentence_and_spares_the_rest(
     assert catalog.names == ["good"]
     problem = catalog.problems["bad"]
     assert "\n" not in problem and problem.endswith((".", ")")) and str(tmp_path) not in problem, problem
+
+
+def test_the_next_pass_cleans_what_a_killed_pass_left(pristine: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(pristine, run)
+    layout = RunLayout(run)
+    leftovers = [layout.evaluation_samples(STEP).with_name(f".{STEP}.safetensors.k1ll3d.tmp"),
+                 layout.elicitation_summary.with_name(".summary.json.k1ll3d.tmp")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a file")
+    assert main([*COMMANDS["evaluate"], str(run)]) == 0
+    assert main([*COMMANDS["elicit"], str(run)]) == 0
+    assert not any(leftover.exists() for leftover in leftovers)

@@ -124,6 +124,7 @@ def elicit_run(
     for concept in config.concepts:
         if concept not in space.concepts:
             raise ValueError(f"Unknown concept {concept!r}; this run's concepts are {list(space.concepts)}.")
+    run.remove_temporaries(run.layout.elicitation_summary.parent)  # what a killed pass left
     probe = ensure_probe(run, progress=progress)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
     settings |= {"sample_steps": config.sample_steps or run.config.train.sample_steps, "donor_step": run.final_step}

@@ -123,6 +123,7 @@ def evaluate_run(
 ) -> list[int]:
     """Evaluate every (or the given) checkpoint not yet evaluated. Returns the steps that were sampled."""
     space = run.config.concept_space
+    run.remove_temporaries(run.layout.evaluation_summary.parent)  # what a killed pass left
     probe = ensure_probe(run, progress=progress)
     settings = asdict(config) | {"sample_steps": config.steps_for(run)}
     summary = StepSummary(run, run.layout.evaluation_summary, settings, "evaluate", per_method=False)

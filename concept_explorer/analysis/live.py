@@ -185,7 +185,7 @@ class LiveGenerator:
         key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else None)
         with self._lock:
             if key not in self._probes:
-                self._probes[key] = Probe.load(path) if path.is_file() else None
+                self._probes[key] = Probe.load(path, run.layout.place(path)) if path.is_file() else None
             return self._probes[key]
 
     # -- generation -------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from safetensors import safe_open
 from torch import nn
 
 from ..core.concepts import ConceptSpace
-from ..core.limits import PROBED_DELTA
+from ..core.limits import PROBE_CONFIG, PROBE_PAIRS, PROBED_DELTA, check_ranges
 from ..core.render import Attributes, render, sample_attributes
 from ..core.run import Run, RunFolderError, atomic_save_tensors
 from .definitions import CRITERIA, correctness
@@ -55,6 +55,9 @@ class ProbeConfig:
     absent_fraction: float = 0.3
     max_pixel_noise: float = 0.08
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        check_ranges("probe", self, PROBE_CONFIG, PROBE_PAIRS)  # a probe file carries its config: untrusted input
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -181,16 +184,17 @@ class Probe:
                                                           "probe_format": PROBE_FORMAT})
 
     @classmethod
-    def load(cls, path: Path) -> Probe:
+    def load(cls, path: Path, where: str | None = None) -> Probe:
+        where = where or str(path)  # how messages name it: "demo/probe/probe.safetensors" in a run
         if not Path(path).is_file():
-            raise RunFolderError(f"No probe at {path}; train one with `concept-explorer probe`.")
+            raise RunFolderError(f"No probe at {where}; train one with `concept-explorer probe`.")
         try:
             with safe_open(str(path), "pt") as handle:
                 metadata = handle.metadata() or {}
                 config = ProbeConfig.from_dict(json.loads(metadata["probe_config"]))
                 state = {k: handle.get_tensor(k) for k in handle.keys()}
         except Exception as error:
-            raise RunFolderError(f"Cannot read the probe at {path} ({error}); retrain it.") from None
+            raise RunFolderError(f"Cannot read the probe at {where} ({str(error)[:80]}); retrain it.") from None
         probe = cls(config)
         try:
             if metadata.get("probe_format") != PROBE_FORMAT:
@@ -198,7 +202,7 @@ class Probe:
             probe.net.load_state_dict(state)
         except RuntimeError:
             raise OutdatedProbe(
-                f"The probe at {path} was made by an earlier version (it read P(level 1), not positions); retrain "
+                f"The probe at {where} was made by an earlier version (it read P(level 1), not positions); retrain "
                 "it with `concept-explorer probe` (`evaluate` and `elicit` retrain it themselves).") from None
         return probe
 
@@ -388,7 +392,7 @@ def ensure_probe(run: Run, progress: bool = True) -> Probe:
     path = run.layout.probe
     if path.is_file():
         try:
-            return Probe.load(path)
+            return Probe.load(path, run.layout.place(path))
         except OutdatedProbe:
             pass  # made by an earlier version: retrained here, and the passes re-score their stored images
     probe = train_probe(probe_config_for(run.config.concept_space), progress=progress)

@@ -120,6 +120,15 @@ THREADS = Range(1, 1024, whole=True)
 """torch threads of one process (CLI --threads, app --threads)."""
 WORKERS = Range(1, 1024, whole=True)
 PROBE_STEPS = Range(1, 100_000, whole=True)
+PROBE_CONFIG = {f"probe.{name}": value_range for name, value_range in {
+    "delta_color_range": Range(0, 1), "delta_size_range": Range(0, 1), "delta_bg_range": Range(0, 1),
+    "position_range": Range(-5, 5), "width": Range(1, 512, whole=True), "steps": PROBE_STEPS,
+    "batch_size": Range(1, 4096, whole=True), "lr": Range(1e-9, 1), "absent_fraction": Range(0, 1),
+    "max_pixel_noise": Range(0, 1), "seed": PASS_SEED}.items()}
+PROBE_PAIRS = {f"probe.{name}": Range(2, 2, whole=True) for name in (
+    "delta_color_range", "delta_size_range", "delta_bg_range", "position_range")}
+"""Every field of a probe's config but its concept space (analysis/probes.py), and its fields that are (low, high)
+pairs: a probe file carries its config, so these bound what a damaged or forged file can ask for."""
 
 # -- run configuration ----------------------------------------------------------------------------------------------
 CONFIG_FIELDS: dict[str, Range] = {
@@ -213,15 +222,20 @@ def check_config_types(section: str, instance: Any) -> None:
             _check_type(f"{section}.{field.name}", hint, getattr(instance, field.name))
 
 
+def check_ranges(prefix: str, instance: Any, ranges: dict[str, Range], lengths: dict[str, Range]) -> None:
+    """Every field `prefix.name` of a dataclass instance named in `ranges` lies in its range (each entry of a list
+    field), every one named in `lengths` is a list of that many entries."""
+    for field in dataclasses.fields(instance):
+        name, value = f"{prefix}.{field.name}", getattr(instance, field.name)
+        if name in lengths and (not isinstance(value, tuple) or len(value) not in lengths[name]):
+            low, high = lengths[name].bounds
+            raise ValueError(f"{name} must be a list of {low:g} to {high:g} entries, got {shown(value)}.")
+        if name in ranges:
+            for entry in value if isinstance(value, tuple) else (value,):
+                ranges[name].check(name, entry)
+
+
 def check_config_ranges(section: str, instance: Any) -> None:
     """Every numeric field of one config section lies in its CONFIG_FIELDS range (finite included), every list
     field has a CONFIG_LENGTHS length."""
-    for field in dataclasses.fields(instance):
-        name, value = f"{section}.{field.name}", getattr(instance, field.name)
-        if name in CONFIG_LENGTHS:
-            if len(value) not in CONFIG_LENGTHS[name]:
-                low, high = CONFIG_LENGTHS[name].bounds
-                raise ValueError(f"{name} must hold {low:g} to {high:g} entries, got {len(value)}.")
-        if name in CONFIG_FIELDS:
-            for entry in value if isinstance(value, tuple) else (value,):
-                CONFIG_FIELDS[name].check(name, entry)
+    check_ranges(section, instance, CONFIG_FIELDS, CONFIG_LENGTHS)

@@ -350,9 +350,10 @@ class Run:
             file.unlink()
         self.set_status("created")
 
-    def remove_temporaries(self) -> list[Path]:
-        """Delete what interrupted writes left behind; call only where no other process writes into this run."""
-        found = temporaries(self.path)
+    def remove_temporaries(self, under: Path | None = None) -> list[Path]:
+        """Delete what interrupted writes left behind (in the folder `under`, default all of the run); call only where
+        no other process writes there."""
+        found = temporaries(under or self.path)
         for file in found:
             file.unlink(missing_ok=True)
         return found
