@@ -320,6 +320,21 @@ def test_elicitation_draws_every_method_in_one_call_as_separate_calls_would(tmp_
     assert not torch.equal(stored["guidance@3/11/images"], stored["plain/11/images"])
 
 
+def test_methods_that_make_the_same_prompt_are_sampled_once(run_copy: Run, monkeypatch) -> None:
+    """Overprompting at 3 and at 4 both clip colour to [0, 1] (Δc 0.4): one prompt, one block of samples."""
+    import concept_explorer.analysis.capability as capability
+
+    rows: list[int] = []
+    real = capability.generate_embedded
+    monkeypatch.setattr(capability, "generate_embedded", lambda model, e, *a, **k: rows.append(len(e)) or real(
+        model, e, *a, **k))
+    config = ElicitConfig(samples=3, overprompt_strengths=(3.0, 4.0), intervention_strengths=(), patch=False)
+    elicit_run(run_copy, config, steps=[4], progress=False)
+    assert rows == [2 * 3]  # plain and one overprompt block, not three blocks
+    stored = read_elicited_samples(run_copy, 4)
+    assert torch.equal(stored["overprompt@3/11/images"], stored["overprompt@4/11/images"])
+
+
 def test_a_summary_written_before_precision_was_recorded_is_read_as_fp32(run_copy: Run) -> None:
     evaluate_run(run_copy, EVAL, progress=False)
     path = run_copy.layout.evaluation_summary

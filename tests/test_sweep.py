@@ -106,8 +106,8 @@ def test_a_tiny_sweep_runs_every_cell_then_resumes_and_retries(tmp_path: Path, p
     # The passes ran at the sweep's sampler steps with the sweep's methods; results.json holds the finished cell.
     elicitation = load_elicitation(run)
     assert elicitation["settings"]["sample_steps"] == SAMPLE_STEPS != run.config.train.sample_steps
-    assert set(elicitation["per_step"]["2"]) == {"plain", "overprompt@1", "overprompt@2", "intervention-target@0.5",
-                                                 "intervention-target@1"}  # no patch, one direction, no null token
+    assert set(elicitation["per_step"]["2"]) == {"plain", "overprompt@1", "overprompt@2",
+                                                 "intervention-target@0.5"}  # no patch, one direction, no null token
     results = load_results(sweep.path)
     assert [c["name"] for c in results["cells"]] == [stored[0]["name"]]
     assert np.allclose(np.array(results["cells"][0]["coordinates"], dtype=float), Evaluation(run).coordinates,

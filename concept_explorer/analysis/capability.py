@@ -115,6 +115,29 @@ def method_embeddings(
     return torch.cat(blocks), torch.cat(weights)
 
 
+def sample_distinct(
+    model: VDM, e: torch.Tensor, weights: torch.Tensor, steps: int, config: ElicitConfig
+) -> torch.Tensor:
+    """Images of every block of config.samples rows, sampling each distinct (embeddings, weights) block once:
+    blocks share the sampler's noise, so equal blocks draw equal images (overprompting at two strengths that both
+    clip to [0, 1] is one prompt, e.g. colour at Δ 0.6 pushed by 1 or by 2)."""
+    blocks = list(zip(e.split(config.samples), weights.split(config.samples)))
+    distinct: list[int] = []
+    source = []
+    for block, weight in blocks:
+        match = next((j for j in distinct if torch.equal(blocks[j][0], block) and torch.equal(blocks[j][1], weight)),
+                     None)
+        if match is None:
+            distinct.append(len(source))
+            match = len(source)
+        source.append(match)
+    drawn = generate_embedded(model, torch.cat([blocks[j][0] for j in distinct]), steps, config.seed,
+                              torch.cat([blocks[j][1] for j in distinct]), group=config.samples,
+                              precision=config.precision).split(config.samples)
+    images = dict(zip(distinct, drawn))
+    return torch.cat([images[j] for j in source])
+
+
 def elicit_run(
     run: Run, config: ElicitConfig = ElicitConfig(), device: str | torch.device = "cpu", progress: bool = True,
     steps: list[int] | None = None,
@@ -146,8 +169,7 @@ def elicit_run(
             images = torch.cat([stored[f"{name}/images"] for name in names])
         else:
             e, weights = method_embeddings(model, space, layout, config, donor, device)
-            images = generate_embedded(model, e, settings["sample_steps"], config.seed, weights,
-                                       group=config.samples, precision=config.precision)
+            images = sample_distinct(model, e, weights, settings["sample_steps"], config)
             sampled.add(step)
         tensors: dict[str, torch.Tensor] = {}
         row: dict[str, dict] = {key: {} for key, _, _ in methods}

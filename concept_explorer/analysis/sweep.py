@@ -42,10 +42,13 @@ steps.txt): at 25 steps the verdicts agree with the 50-step ones (82 % strict, 8
 another 50-step draw does (79 %, 84 %), and no class's joint accuracy moves more than another draw moves it, at half
 the cost. A pass setting, not part of the grid: changing it re-samples finished cells' passes, never retrains."""
 
-ELICIT_METHODS = {"intervention_directions": ("target",), "patch": False}
-"""The elicitation a cell runs (capability.ElicitConfig fields beyond the defaults): the bundled seeds measured the
-"target" direction ahead of "pairs" and "orthogonal" and embedding patching never learning the held-out class
-(README, "Which intervention"), so a cell skips them: 576 instead of 896 sampled rows per checkpoint."""
+ELICIT_METHODS = {"intervention_directions": ("target",), "intervention_strengths": (0.5,),
+                  "guidance_weights": (4.0,), "patch": False}
+"""The elicitation a cell runs (capability.ElicitConfig fields beyond the defaults), chosen on the bundled seeds: the
+"target" direction ranks ahead of "pairs" and "orthogonal", embedding patching never learns the held-out class
+(README, "Which intervention"), and of each family's two strengths one wins at most checkpoints on every seed and
+under both criteria (benchmarks/results-method-wins.txt: intervention 0.5 over 1, guidance 4 over 2); overprompting
+keeps both strengths, which differ where Δ·(1 + s) stays below 1. Measured at Δcolor 0.6 only."""
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
