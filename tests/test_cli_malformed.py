@@ -113,9 +113,9 @@ def option_cases() -> Iterator[pytest.param]:
         yield pytest.param(["serve", f"--port={text}"], id=f"serve --port {what}")
     yield pytest.param(["serve", "{tmp}/no-run"], id="serve a missing run folder")
     elicit = commands["elicit"]
-    for option, values in {"--concepts": ["", "nope", "color,nope"], "--overprompt": ["nan", "1,inf", "x"],
-                           "--intervention": ["inf", "x"], "--directions": ["nope", "pairs,x"], "--guidance": ["11", "-1", "x"]
-                           }.items():
+    lists = {"--concepts": ["", "nope", "color,nope"], "--overprompt": ["nan", "1,inf", "x"],
+             "--intervention": ["inf", "x"], "--directions": ["nope", "pairs,x"], "--guidance": ["11", "-1", "x"]}
+    for option, values in lists.items():
         for text in values:
             yield pytest.param([*elicit, f"{option}={text}"], id=f"elicit {option} {text!r}")
     for what, text in {"one seed too big": str(2**64), "text": "a", "negative": "-1", "none": ","}.items():

@@ -135,3 +135,23 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
         for step, state in reference.items():
             for key, value in state.items():
                 assert torch.equal(resumed[step][key], value), (victim.name, step, key)
+
+
+def test_a_resume_file_that_does_not_fit_the_run_is_one_sentence_and_deleting_it_restarts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from safetensors.torch import save_file
+
+    config = with_overrides(cpu_preset(), TINY_OVERRIDES)
+    calls = iter(range(100))
+    run = train(config, tmp_path / "run", device="cpu", progress=False, should_stop=lambda: next(calls) == 3)
+    assert run.status == "interrupted"
+    forgeries = [({"model.nope": torch.zeros(2)}, {"step": "3"}), (load_file(run.resume_path), {"step": "99"})]
+    for forged, metadata in forgeries:
+        save_file(forged, run.resume_path, metadata=metadata)
+        assert main(["train", "--out", str(run.path), "--resume", "--threads", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.count("\n") == 1 and "delete it to train the run again" in err, err
+    run.resume_path.unlink()
+    assert main(["train", "--out", str(run.path), "--resume", "--threads", "1"]) == 0
+    assert Run.open(run.path).status == "complete"

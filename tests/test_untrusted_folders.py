@@ -267,8 +267,10 @@ def link_corruptions() -> list[Corruption]:
                                     "evaluation summary": lambda layout: layout.evaluation_summary,
                                     "probe": lambda layout: layout.probe}.items()]
     found.append(Corruption("steps folder is a link to outside", steps_folder))
-    found.append(Corruption("evaluation samples link to /dev/zero", lambda run, _: (
-        RunLayout(run).evaluation_samples(STEP).unlink(), RunLayout(run).evaluation_samples(STEP).symlink_to("/dev/zero"))))
+    def to_dev_zero(run: Path, _: Path) -> None:
+        RunLayout(run).evaluation_samples(STEP).unlink()
+        RunLayout(run).evaluation_samples(STEP).symlink_to("/dev/zero")
+    found.append(Corruption("evaluation samples link to /dev/zero", to_dev_zero))
 
     def special(run: Path, make: Callable[[Path], None]) -> None:
         path = RunLayout(run).checkpoint(STEP)

@@ -220,8 +220,8 @@ def check_info(info: Any, where: str) -> tuple[RunConfig, list[int]]:
                              f"of steps; {remedy}")
     if not _whole_list(steps):  # never quoted: an entry can be any text, e.g. a path to another run
         index = next(i for i, s in enumerate(steps) if not _whole_list([s]))
-        raise RunFolderError(f"{where} lists a checkpoint (completed_steps entry {index + 1}, {json_kind(steps[index])})"
-                             f" that is not a whole step number; {remedy}")
+        raise RunFolderError(f"{where} lists a checkpoint (completed_steps entry {index + 1}, "
+                             f"{json_kind(steps[index])}) that is not a whole step number; {remedy}")
     schedule = set(config.train.checkpoint_schedule())
     if steps != sorted(set(steps)) or not set(steps) <= schedule:
         raise RunFolderError(f"{where} lists checkpoints {shown(steps)} that are not distinct, ascending steps of the "

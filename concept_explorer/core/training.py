@@ -143,16 +143,25 @@ class Trainer:
 
     def load_resume(self) -> None:
         state = self.run.read_resume()
-        self.model.load_state_dict(state.model)
-        if self.ema is not None:
-            self.ema.load_state_dict(state.ema or {})
-        groups = self.optimizer.state_dict()["param_groups"]
-        self.optimizer.load_state_dict({"state": state.optimizer, "param_groups": groups})
-        torch.set_rng_state(state.rng["global"])
-        self.batch_generator.set_state(state.rng["batch"])
-        self.noise_generator.set_state(state.rng["noise"])
-        if "cuda" in state.rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state.rng["cuda"], self.device)
+        where = self.run.layout.place(self.run.resume_path)
+        if not 0 <= state.step <= self.config.train.num_steps:
+            raise RunFolderError(f"{where} is of step {state.step}, outside this run; delete it to train the run again "
+                                 "from step 0.")
+        try:
+            self.model.load_state_dict(state.model)
+            if self.ema is not None:
+                self.ema.load_state_dict(state.ema or {})
+            groups = self.optimizer.state_dict()["param_groups"]
+            self.optimizer.load_state_dict({"state": state.optimizer, "param_groups": groups})
+            torch.set_rng_state(state.rng["global"])
+            self.batch_generator.set_state(state.rng["batch"])
+            self.noise_generator.set_state(state.rng["noise"])
+            if "cuda" in state.rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state.rng["cuda"], self.device)
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            reason = (str(error).splitlines() or [type(error).__name__])[0][:80]
+            raise RunFolderError(f"{where} does not fit this run ({reason}); delete it to train the run again from "
+                                 "step 0.") from None
         self.step = state.step
         self.run.keep_metrics_up_to(state.step)
 
