@@ -185,7 +185,7 @@ class Probe:
 
     @classmethod
     def load(cls, path: Path, where: str | None = None) -> Probe:
-        where = where or str(path)  # how messages name it: "demo/probe/probe.safetensors" in a run
+        where = where or str(path)  # how messages name it: in a run, its place there (RunLayout.place)
         if not Path(path).is_file():
             raise RunFolderError(f"No probe at {where}; train one with `concept-explorer probe`.")
         try:
