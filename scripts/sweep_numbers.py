@@ -8,8 +8,8 @@ of size and of both under plain prompting, the earliest under any elicitation me
 samples were mistaken for, the turning point, and the colour lead (sweep_results.concept_lead). Then the paper's two
 orderings as numbers, under both criteria: Spearman ρ between Δcolor and the speed of learning colour (1 / step,
 0 when never; 95 % bootstrap over seeds), and ρ between Δcolor and the colour lead. Last, verbatim, the stored
-benchmarks that chose how cells run (throughput) and sample (sampler steps). tests/test_numbers.py checks that
-README.md holds exactly what this prints.
+benchmarks that chose how cells run (throughput) and sample (sampler steps), and what the passes cost.
+tests/test_numbers.py checks that README.md holds exactly what this prints.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from concept_explorer.analysis.sweep import Sweep  # noqa: E402
 from concept_explorer.analysis.sweep_results import axis_of, concept_lead, learning_times, load_results  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "sweep-color"
-MEASURED = [ROOT / "benchmarks" / "results-sweep.txt", ROOT / "benchmarks" / "results-sample-steps.txt"]
+MEASURED = [ROOT / "benchmarks" / f"results-{name}.txt" for name in ("sweep", "sample-steps", "passes")]
 """The stored benchmark results the block quotes verbatim: how the sweep's cells are run and sampled."""
 START, END = "<!-- sweep-numbers:start (scripts/sweep_numbers.py --write) -->", "<!-- sweep-numbers:end -->"
 
@@ -62,11 +62,11 @@ def table(results: dict, field: str, criterion: str) -> list[str]:
     return lines
 
 
-def rho_text(correlation) -> str:  # noqa: ANN001
+def rho_text(correlation, seeds: int) -> str:  # noqa: ANN001
     if correlation.rho != correlation.rho:  # NaN: every cell ties (e.g. none learned), so there is no order
         return f"no order (all {correlation.cells} cells tie)"
-    return (f"{correlation.rho:+.2f} [{correlation.low:+.2f}, {correlation.high:+.2f}], {correlation.never} of "
-            f"{correlation.cells} never")
+    interval = (f"[{correlation.low:+.2f}, {correlation.high:+.2f}]" if seeds > 1 else "[one seed: no interval]")
+    return f"{correlation.rho:+.2f} {interval}, {correlation.never} of {correlation.cells} never"
 
 
 def orderings(results: dict, field: str) -> list[str]:
@@ -81,8 +81,10 @@ def orderings(results: dict, field: str) -> list[str]:
                                           sum((t.seeds for t in training), []))
         pairs = [(float(c["overrides"][field]), concept_lead(c, criterion)) for c in cells]
         pairs = [(d, lead) for d, lead in pairs if lead is not None]
-        lead_rho = spearman([d for d, _ in pairs], [lead for _, lead in pairs]) if len(pairs) > 2 else float("nan")
-        lines.append(f"| {criterion} | {rho_text(held)} | {rho_text(pooled)} | {lead_rho:+.2f} ({len(pairs)} cells) |")
+        lead = (f"{spearman([d for d, _ in pairs], [lead for _, lead in pairs]):+.2f} ({len(pairs)} cells)"
+                if len(pairs) > 2 else f"– ({len(pairs)} cells)")
+        seeds = len({c["seed"] for c in cells})
+        lines.append(f"| {criterion} | {rho_text(held, seeds)} | {rho_text(pooled, seeds)} | {lead} |")
     return lines
 
 

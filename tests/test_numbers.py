@@ -16,8 +16,8 @@ from concept_explorer.core.run import Run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_numbers_script():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("numbers_script", ROOT / "scripts" / "readme_numbers.py")
+def load_numbers_script(name: str = "readme_numbers"):  # noqa: ANN201
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -32,6 +32,13 @@ def test_the_readme_holds_exactly_what_the_script_computes() -> None:
     script = load_numbers_script()
     readme = (ROOT / "README.md").read_text()
     assert script.generate() in readme, "README numbers are stale: run `python scripts/readme_numbers.py --write`"
+
+
+def test_the_readme_holds_exactly_what_the_sweep_script_computes() -> None:
+    script = load_numbers_script("sweep_numbers")
+    assert (ROOT / "checkpoints" / "sweep-color" / "results.json").is_file(), "the bundled sweep is missing"
+    assert script.block() in (ROOT / "README.md").read_text(), \
+        "README sweep numbers are stale: run `python scripts/sweep_numbers.py --write`"
 
 
 def test_the_default_intervention_direction_is_the_measured_best(seeds: list[Run]) -> None:
