@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for live sampling (default 1)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="live sampling arithmetic: bf16 where the CPU has native bf16 units (auto), or fp32/bf16")
+    parser.add_argument("--space", action="store_true", default=None,
+                        help="serve as a public Space (capped training, cleanup, per-client limits); on by itself "
+                             "where SPACE_ID is set")
     args = parser.parse_args(argv)
 
     from concept_explorer.core import limits
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from concept_explorer.ui import serve  # after the checks: gradio takes seconds to import
     try:
         serve(args.runs, port=args.port, share=args.share == "on", host=args.host,
-              checkpoints=ROOT / "checkpoints", runs=ROOT / "runs", threads=args.threads, precision=args.precision)
+              checkpoints=ROOT / "checkpoints", runs=ROOT / "runs", threads=args.threads, precision=args.precision,
+              space=args.space)
     except RunFolderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

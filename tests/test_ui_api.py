@@ -204,7 +204,8 @@ def test_the_criterion_selector_redraws_the_run_under_the_chosen_criterion(clien
     assert "Both are scored under the lenient criterion." in caption
     cfg = stepper(client.predict("cfg", 1, 0.0, False, "strict", api_name="/redraw"), "view")
     assert cfg["seedNote"] == "" and not any(t.get("fill") for t in cfg["figures"]["capability"]["data"])
-    assert "not in the list of choices" in error_of(client, "plain", "loose", api_name="/select_criterion")
+    assert "Unknown criterion 'loose'; choose from ['strict', 'lenient']." == error_of(
+        client, "plain", "loose", api_name="/select_criterion")
     response = http_run(client, "/load_view", {"data": []}, query="run=plain&criterion=lenient")
     assert response.status_code == 200, response.text
     assert response.json()["data"][VIEW_CONTROLS.index("criterion")] == "lenient"  # outputs in VIEW_CONTROLS order
@@ -242,15 +243,17 @@ def test_bad_inputs_give_a_clear_error_and_the_server_keeps_serving(client):
     assert "Checkpoint index must be a whole number from 0 to 1, got 2." in error_of(
         client, "short", 2, 0.0, False, "strict", api_name="/select_run_view")
     assert "Unknown run 'nope'" in error_of(client, "nope", "strict", api_name="/select_run_images")
-    assert "greater than maximum value 3" in error_of(client, "plain", 1, 7.0, False, "strict", api_name="/redraw")
-    assert "greater than maximum value 3" in error_of(client, "plain", "", 1, 7.0, False, "strict",
-                                                      api_name="/show_compare_step")
+    assert "smoothing must be between 0 and 3, got 7.0." == error_of(client, "plain", 1, 7.0, False, "strict",
+                                                                     api_name="/redraw")
+    assert "smoothing must be between 0 and 3, got 7.0." == error_of(client, "plain", "", 1, 7.0, False, "strict",
+                                                                     api_name="/show_compare_step")
     assert "Unknown run" in error_of(client, "plain", "nope", 1, 0.0, False, "strict", api_name="/compare")
     assert "trained without a null token" in error_of(
         client, "plain", 2, 0.0, False, "strict", *controls(guidance=3.0), api_name="/generate")
     assert "Checkpoint index must be a whole number from 0 to 2, got 7." in error_of(
         client, "plain", 7, 0.0, False, "strict", *controls(), api_name="/generate")
-    assert "not in the list of choices" in error_of(client, "plain", "22 green-huge", api_name="/prompt_class")
+    assert "Unknown class '22'; this concept space has 00 (red-large)" in error_of(client, "plain", "22 green-huge",
+                                                                                  api_name="/prompt_class")
     # still serving
     assert stepper(client.predict("plain", 2, 0.0, False, "strict", api_name="/redraw"), "view")["start"] == 2
 
@@ -303,10 +306,11 @@ def test_generate_sends_live_samples_to_the_stepper(client):
     orthogonal = stepper(client.predict("plain", 1, 0.0, False, "strict", *controls(
         strength=2.0, direction_kind="orthogonal"), api_name="/generate"), "live")["summary"]
     assert "intervention 2 (orthogonal direction)" in orthogonal
-    assert "not in the list of choices" in error_of(client, "plain", 1, 0.0, False, "strict", *controls(
-        strength=2.0, direction_kind="sideways"), api_name="/generate")
-    assert "greater than maximum" in error_of(client, "plain", 2, 0.0, False, "strict", *controls(samples=99),
-                                              api_name="/generate")
+    assert "Unknown direction 'sideways' for the intervention; choose pairs, orthogonal or target." == error_of(
+        client, "plain", 1, 0.0, False, "strict", *controls(strength=2.0, direction_kind="sideways"),
+        api_name="/generate")
+    assert "samples must be between 1 and 64, got 99." == error_of(
+        client, "plain", 2, 0.0, False, "strict", *controls(samples=99), api_name="/generate")
     skipped = client.predict(False, "plain", 2, 0.0, False, "strict", *controls(), api_name="/generate_on_step")
     assert skipped["__type__"] == "update" and "live" not in skipped.get("props", {})  # not following: no change
 
@@ -383,7 +387,8 @@ def poll_until(client: Client, states: tuple[str, ...], timeout: float = 120) ->
 
 def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     assert "nothing to cancel" in error_of(client, api_name="/train_cancel")
-    assert "greater than maximum" in error_of(client, 0.9, 0.4, 600, 12, 0, api_name="/train_start")
+    assert "delta_color must be between 0.1 and 0.8, got 0.9." == error_of(client, 0.9, 0.4, 600, 12, 0,
+                                                                           api_name="/train_start")
     status, _ = client.predict(0.4, 0.4, 6000, 4, 0, api_name="/train_start")  # 60 tiny steps
     assert "Training" in status
     assert "already training" in error_of(client, 0.4, 0.4, 600, 4, 0, api_name="/train_start")

@@ -28,6 +28,7 @@ from concept_explorer.analysis.sweep import Sweep, run_sweep
 from concept_explorer.analysis.sweep_results import pack
 from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
 from concept_explorer.core.training import train
+from concept_explorer.ui.serving import ServingPolicy
 
 TINY = TINY_OVERRIDES | {"train.sample_steps": 3}
 """The suite's tiny run, sampled in 3 steps so UI tests stay fast."""
@@ -87,12 +88,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str,
-                 sweeps: bool = False) -> Iterator[tuple[gr.Blocks, str]]:
-    """The explorer on the two tiny runs, launched on a free local port with its own gradio temp dir;
-    yields (app, url) and closes it afterwards. With `sweeps`, its runs folder holds the tiny sweep (`sweep-tiny`,
-    its cells offered as runs) and a packed copy without weights (`sweep-packed`, as checkpoints/ bundles one)."""
-    from concept_explorer.ui import build_app, launch_options
+def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str, sweeps: bool = False,
+                 policy: ServingPolicy | None = None) -> Iterator[tuple[gr.Blocks, str]]:
+    """The explorer on the two tiny runs, launched on a free local port with its own gradio temp dir and queued as
+    `serve` queues it (local policy unless `policy` says otherwise); yields (app, url) and closes it afterwards.
+    With `sweeps`, its runs folder holds the tiny sweep (`sweep-tiny`, its cells offered as runs) and a packed copy
+    without weights (`sweep-packed`, as checkpoints/ bundles one)."""
+    from concept_explorer.ui import build_app, launch_options, queue_options
 
     runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
     scratch = tmp_path_factory.mktemp(name)
@@ -101,9 +103,10 @@ def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str,
         pack(Sweep.open(copy), scratch / "runs" / "sweep-packed")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
+        policy = policy or ServingPolicy()
         demo = build_app([runs["plain"], runs["cfg"], runs["short"]], checkpoints=scratch / "none",
-                         runs=scratch / "runs")
-        demo.queue()
+                         runs=scratch / "runs", policy=policy)
+        demo.queue(**queue_options(policy))
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
                                 quiet=True, show_error=True, **launch_options())
         try:

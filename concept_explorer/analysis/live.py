@@ -142,8 +142,9 @@ class LiveGenerator:
     """Loads, samples and scores with bounded caches; safe to call from several threads."""
 
     def __init__(self, max_models: int = 8, max_results: int = 64, device: str = "cpu",
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", max_work: int | None = None) -> None:
         self.device = device
+        self.max_work = max_work  # samples × sampling steps one request may ask for (None: the ranges' product)
         self.precision = resolve_precision(precision, torch.device(device))
         self.max_models = max_models
         self.max_results = max_results
@@ -189,9 +190,29 @@ class LiveGenerator:
             return self._probes[key]
 
     # -- generation -------------------------------------------------------------------------------------------------
+    def checked(self, run: Run, settings: LiveSettings) -> LiveSettings:
+        """The settings validated for the run and within the work one request may ask for, or a ValueError."""
+        settings = settings.validated(run)
+        work = settings.samples * settings.sample_steps
+        if self.max_work is not None and work > self.max_work:
+            raise ValueError(f"{settings.samples} samples × {settings.sample_steps} sampling steps is more than this "
+                             f"server samples per request (at most {self.max_work:,} samples × steps); use fewer "
+                             "samples or steps.")
+        return settings
+
+    def lookup(self, run: Run, settings: LiveSettings) -> LiveResult | None:
+        """The cached result of these (checked) settings, or None."""
+        key = (self._stamp(run, settings.step), settings)
+        with self._lock:
+            if key in self._results:
+                self.hits += 1
+                self._results.move_to_end(key)
+                return self._results[key]
+        return None
+
     def generate(self, run: Run, settings: LiveSettings) -> LiveResult:
         """Sample and score, or return the cached result of identical settings (the same object)."""
-        settings = settings.validated(run)
+        settings = self.checked(run, settings)
         key = (self._stamp(run, settings.step), settings)
         with self._lock:
             if key in self._results:

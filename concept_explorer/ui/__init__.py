@@ -21,14 +21,18 @@ from ..analysis.live import LiveGenerator  # noqa: E402
 from ..views.catalog import RunCatalog  # noqa: E402
 from .explorer import Explorer  # noqa: E402
 from .layout import build_blocks  # noqa: E402
+from .serving import ServingPolicy  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 def make_explorer(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints",
-                  runs: str | Path = "runs", default_run: str | None = None, precision: str = "auto") -> Explorer:
+                  runs: str | Path = "runs", default_run: str | None = None, precision: str = "auto",
+                  policy: ServingPolicy | None = None) -> Explorer:
     """The server-wide state: runs under `checkpoints` and `runs` plus the folders in `paths` (the first of
-    which is shown first, else the first bundled run); `precision` of live sampling (core/precision.py)."""
+    which is shown first, else the first bundled run); `precision` of live sampling (core/precision.py); how the
+    server shares itself (serving.py; local unless a Space is detected)."""
+    policy = policy or ServingPolicy.detect()
     paths = [Path(p).resolve() for p in paths]
     catalog = RunCatalog(roots=[checkpoints, runs], extra=paths)
     if default_run is None and paths:
@@ -38,17 +42,25 @@ def make_explorer(paths: Iterable[str | Path] = (), checkpoints: str | Path = "c
         return list(catalog.paths.values())
 
     job = TrainingJob(runs, probe_sources=probe_sources)
-    return Explorer(catalog, LiveGenerator(precision=precision), job, default_run=default_run)
+    return Explorer(catalog, LiveGenerator(precision=precision, max_work=policy.work_limit), job,
+                    default_run=default_run, policy=policy)
 
 
 def build_app(paths: Iterable[str | Path] = (), checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
               default_run: str | None = None, explorer: Explorer | None = None,
-              precision: str = "auto") -> gr.Blocks:
-    """The gradio Blocks of the explorer (not launched). Launch it with `launch_options()`."""
-    explorer = explorer or make_explorer(paths, checkpoints, runs, default_run, precision)
+              precision: str = "auto", policy: ServingPolicy | None = None) -> gr.Blocks:
+    """The gradio Blocks of the explorer (not launched). Queue it with `queue_options()`, launch it with
+    `launch_options()`."""
+    explorer = explorer or make_explorer(paths, checkpoints, runs, default_run, precision, policy)
     demo = build_blocks(explorer)
     demo.explorer = explorer  # type: ignore[attr-defined]  # for tests and benchmarks
     return demo
+
+
+def queue_options(policy: ServingPolicy) -> dict[str, Any]:
+    """gradio's queue for this policy: its size bounds only the cheap queued events (the live ones wait in the
+    fair queue); on a Space the REST routes that skip the queue are closed."""
+    return dict(default_concurrency_limit=1, max_size=policy.queue_size, api_open=not policy.space)
 
 
 def launch_options() -> dict[str, Any]:
@@ -68,19 +80,24 @@ def launch_options() -> dict[str, Any]:
 def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool = False,
           host: str = "127.0.0.1", checkpoints: str | Path = "checkpoints", runs: str | Path = "runs",
           default_run: str | None = None, threads: int | None = 1, block: bool = True,
-          quiet: bool = False, precision: str = "auto") -> tuple[gr.Blocks, str]:
+          quiet: bool = False, precision: str = "auto", space: bool | None = None) -> tuple[gr.Blocks, str]:
     """Build and launch the explorer; returns (app, local URL). With `block=False` it returns at once (tests).
 
-    threads: torch threads for live sampling and training (1 leaves a core for the web server on 2-core hosts)."""
+    threads: torch threads for live sampling and training (1 leaves a core for the web server on 2-core hosts).
+    space: serve as a public Hugging Face Space (serving.py); None: when the Space environment is detected."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    demo = build_app(paths, checkpoints, runs, default_run, precision=precision)
+    policy = ServingPolicy.detect(space)
+    demo = build_app(paths, checkpoints, runs, default_run, precision=precision, policy=policy)
     catalog = demo.explorer.catalog  # type: ignore[attr-defined]
     for name, problem in catalog.problems.items():
         print(f"Not showing run {name}: {problem}")
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    if policy.space:
+        print("Serving as a public Space: training capped and cancellable only by its starter, exports and trained "
+              "runs deleted by age and disk budget, limits per client address.")
+    demo.queue(**queue_options(policy))
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
                             quiet=quiet, show_error=True, **launch_options())
     return demo, url

@@ -189,7 +189,7 @@ def train_tab(trainer: TrainTab) -> Components:
                                       label="Δcolor (colour concept signal)", elem_id="train-dcolor"),
                 delta_size=gr.Slider(*limits.PROBED_DELTA["size"].bounds, value=0.4, step=0.05,
                                      label="Δsize (size concept signal)", elem_id="train-dsize"),
-                train_steps=gr.Dropdown(list(limits.JOB_STEP_CHOICES), value=600, label="training steps",
+                train_steps=gr.Dropdown(trainer.step_choices(), value=600, label="training steps",
                                         elem_id="train-steps"),
                 train_checkpoints=gr.Slider(*limits.JOB_CHECKPOINTS.bounds, value=12, step=1, label="checkpoints",
                                             elem_id="train-checkpoints"),

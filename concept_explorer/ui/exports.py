@@ -1,18 +1,29 @@
 """Callbacks of the exports: the live grid as PNG, the trajectory as an animated GIF, the data as CSV and JSON.
 
-The bytes come from the dashboard and image layers; here they are only written to a file gradio can serve.
+The bytes come from the dashboard and image layers; here they are only written to a file gradio can serve. An
+export is a function of its inputs and the run's files, so it is written once under a name made from them and
+handed out again while it lasts (a client exporting the same GIF in a loop costs one file, here and in gradio's
+content-addressed cache); the folder is trimmed by age and by a disk budget (housekeeping.py) on every write.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Hashable
+
+import gradio as gr
 
 from ..core import limits
+from ..core.run import RunLayout
 from ..views import exports
 from ..views import images as raster
+from ..views.run_view import RunDashboard
 from .common import user_errors
 from .explorer import Explorer
+from .fair_queue import SUPERSEDED
+from .housekeeping import collect
 from .settings import GenerationSettings
 
 
@@ -20,39 +31,52 @@ class Exports:
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
 
-    def _path(self, run: str, suffix: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run)
-        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.perf_counter_ns() % 10**6}"
-        return self.explorer.export_dir / f"{safe}-{stamp}{suffix}"
+    def _file(self, dashboard: RunDashboard, key: Hashable, suffix: str, make: Callable[[], bytes]) -> str:
+        """The export of `key` for this run as it is on disk now: written once, then the same file."""
+        stamp = RunLayout(dashboard.run.path).stamp()
+        digest = hashlib.sha256(repr((str(dashboard.run.path), stamp, key)).encode()).hexdigest()[:16]
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dashboard.run.name)
+        path = self.explorer.export_dir / f"{safe}-{digest}{suffix}"
+        if path.is_file():
+            os.utime(path)  # handed out again: young again for the age limit
+            return str(path)
+        staging = path.with_name(f".{path.name}.{threading.get_ident()}")
+        staging.write_bytes(make())
+        staging.replace(path)  # whole or not at all, even with two exports of the same key at once
+        policy = self.explorer.policy
+        collect(self.explorer.export_dir, policy.export_age_s, policy.export_budget_bytes, keep=[path],
+                include=lambda entry: not entry.name.startswith("."))
+        return str(path)
 
     @user_errors
-    def export_grid(self, run: str, index: float, settings: GenerationSettings) -> str:
+    async def export_grid(self, run: str, index: float, settings: GenerationSettings,
+                          request: gr.Request | None = None) -> str:
         """The live grid of the current settings as a PNG (a cache hit when it was just generated)."""
         dashboard = self.explorer.dashboard(run)
-        result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
-        path = self._path(run, f"-step{result.settings.step}-live.png")
-        path.write_bytes(raster.png_bytes(raster.image_grid(result.images, columns=8, scale=8)))
-        return str(path)
+        result = await self.explorer.sample(dashboard.run, settings.live_settings(dashboard, index), request,
+                                            kind="export")
+        if result is SUPERSEDED:
+            return gr.skip()
+        return self._file(dashboard, ("grid", result.settings), f"-step{result.settings.step}-live.png",
+                          lambda: raster.png_bytes(raster.image_grid(result.images, columns=8, scale=8)))
 
     @user_errors
     def export_gif(self, run: str, smoothing: float) -> str:
-        path = self._path(run, "-trajectory.gif")
-        path.write_bytes(exports.animation(self.explorer.dashboard(run),
-                                           limits.SMOOTHING.check("smoothing", smoothing)))
-        return str(path)
+        dashboard = self.explorer.dashboard(run)
+        smoothing = limits.SMOOTHING.check("smoothing", smoothing)
+        return self._file(dashboard, ("gif", smoothing), "-trajectory.gif",
+                          lambda: exports.animation(dashboard, smoothing))
 
     @user_errors
     def export_csv(self, run: str, criterion: str) -> str:
         """The per-checkpoint table, accuracies under the chosen criterion."""
         dashboard = self.explorer.dashboard(run, criterion)
-        path = self._path(run, f"-{dashboard.criterion}.csv")
-        path.write_text(exports.to_csv(dashboard))
-        return str(path)
+        return self._file(dashboard, ("csv", dashboard.criterion), f"-{dashboard.criterion}.csv",
+                          lambda: exports.to_csv(dashboard).encode())
 
     @user_errors
     def export_json(self, run: str, criterion: str) -> str:
         """Everything the page knows about the run under the chosen criterion (accuracies, curves, phases)."""
         dashboard = self.explorer.dashboard(run, criterion)
-        path = self._path(run, f"-{dashboard.criterion}.json")
-        path.write_text(exports.to_json(dashboard))
-        return str(path)
+        return self._file(dashboard, ("json", dashboard.criterion), f"-{dashboard.criterion}.json",
+                          lambda: exports.to_json(dashboard).encode())

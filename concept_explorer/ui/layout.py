@@ -2,11 +2,14 @@
 
 Event policy: the step control and every precomputed panel live in the browser (stepper.py), which tells the
 server only the step it settled on, once per burst of changes; cheap lookups run outside the queue with hidden
-progress; torch work (live generation, exports that sample) shares one concurrency slot, and the live generation
-that follows the step is `always_last`, the only such handler on its trigger, so stale steps are skipped and no
-two deferred handlers can restart each other. Cheap events that a viewer can make fail (a typed step, a link, training,
-exports) are queued in their own wide slot, because gradio only shows an error or warning message for queued
-events. Every Python event has an api_name, so the API is the test surface.
+progress; torch work (live generation, the PNG export) starts at once in gradio's queue and waits its turn in the
+server's fair queue (fair_queue.py: one pending request per session, a newer one supersedes it, the least recently
+served session first, a bound on how many wait), so a flood of generations never fills gradio's queue nor delays a
+cheap event. The live generation that follows the step is `always_last`, the only such handler on its trigger, so
+stale steps are skipped in the browser and no two deferred handlers can restart each other. Cheap events that a
+viewer can make fail (a typed step, a link, training, exports) are queued in their own wide slot, because gradio
+only shows an error or warning message for queued events. Every Python event has an api_name, so the API is the
+test surface.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from .train_tab import TrainTab
 from .url import VIEW_CONTROLS, ViewLink
 from .wiring import Page
 
-TORCH = dict(concurrency_id="torch", concurrency_limit=1)
+TORCH = dict(concurrency_id="live", concurrency_limit=None)
+"""Torch work: no limit in gradio's queue, since it waits in the fair queue (Explorer.sample) holding no thread."""
 INSTANT = dict(queue=False, show_progress="hidden")
 QUEUED = dict(concurrency_id="ui", concurrency_limit=8, show_progress="hidden")
 """For cheap events whose failure a viewer must see: gradio shows gr.Error/gr.Warning only for queued events."""
@@ -71,8 +75,8 @@ the plots that scrubbing keeps moving."""
 def build_blocks(explorer: Explorer) -> gr.Blocks:
     first = explorer.catalog.get(explorer.default_run)
     trainer = TrainTab(explorer)
-    page = Page()
-    with gr.Blocks(title=text.TITLE, fill_width=True, delete_cache=(3600, 7200)) as demo:
+    page = Page(roots=explorer.public_roots)
+    with gr.Blocks(title=text.TITLE, fill_width=True, delete_cache=explorer.policy.cache_cleanup) as demo:
         page.add(areas.session_state(explorer))
         page.add(areas.header(explorer, first))
         sweeps = SweepTab(explorer)

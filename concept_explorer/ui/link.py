@@ -68,6 +68,22 @@ class Number(Param):
 
 
 @dataclass(frozen=True)
+class Step(Number):
+    """A training step: one past the range (1e30, 2**80, inf) means the end of the run, said in a warning, where
+    ignoring it would open the run at its start."""
+
+    def read(self, text: str, warn: Warn) -> float | int:
+        try:
+            past_the_end = float(text) > self.range.high
+        except (ValueError, OverflowError):
+            past_the_end = False
+        if past_the_end:
+            warn(f"{self.key}={limits.shown(text, 24)} is past the end of any run; showing its last checkpoint.")
+            return int(self.range.high)
+        return super().read(text, warn)
+
+
+@dataclass(frozen=True)
 class StepText(Number):
     """A checkpoint step held as text, the way a dropdown of steps holds it."""
 

@@ -1,8 +1,9 @@
 """Callbacks of the live generation panel: sample the current checkpoint at the panel's settings and show where
 the samples land in concept space.
 
-Sampling shares one torch slot (see layout.py); results are cached by LiveGenerator, so moving a slider back or
-exporting the grid just shown costs nothing.
+Sampling waits its turn in the server's fair queue (fair_queue.py: one pending request per session, a newer one
+supersedes it); results are cached by LiveGenerator, so moving a slider back or exporting the grid just shown
+costs nothing and does not wait.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..views import images as raster
 from ..views.run_view import RunDashboard
 from .common import user_errors
 from .explorer import Explorer
+from .fair_queue import SUPERSEDED
 from .settings import DIRECTION_CUSTOM, GenerationSettings
 
 LIVE_COLUMNS = 8
@@ -45,22 +47,25 @@ class LivePanel:
         self.explorer = explorer
 
     @user_errors
-    def generate(self, run: str, index: float, smoothing: float, present: bool, criterion: str,
-                 settings: GenerationSettings) -> list:
+    async def generate(self, run: str, index: float, smoothing: float, present: bool, criterion: str,
+                       settings: GenerationSettings, request: gr.Request | None = None) -> list:
         """Sample the checkpoint at the panel's settings (cached) and show the samples in the stepper, judged under
-        `criterion`."""
+        `criterion`. A request superseded by the session's next one changes nothing."""
         dashboard = self.explorer.dashboard(run, criterion)
         limits.SMOOTHING.check("smoothing", smoothing)  # a bad value is refused here too, as on every panel event
-        result = self.explorer.live.generate(dashboard.run, settings.live_settings(dashboard, index))
+        result = await self.explorer.sample(dashboard.run, settings.live_settings(dashboard, index), request)
+        if result is SUPERSEDED:
+            return [gr.skip()] * 2
         state = _live_state(dashboard, result)
         return [gr.HTML(live=live_view(dashboard, result, state, bool(present))), state]
 
-    def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool, criterion: str,
-                         settings: GenerationSettings) -> list:
+    async def generate_on_step(self, follow: bool, run: str, index: float, smoothing: float, present: bool,
+                               criterion: str, settings: GenerationSettings,
+                               request: gr.Request | None = None) -> list:
         """Follow the step control with the live generation, when the viewer wants that."""
         if not follow:
             return [gr.skip()] * 2
-        return self.generate(run, index, smoothing, present, criterion, settings)
+        return await self.generate(run, index, smoothing, present, criterion, settings, request)
 
     @user_errors
     def prompt_class(self, run: str, label: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from ..analysis.definitions import CRITERIA, DEFAULT_CRITERION
 from ..core import limits
-from .link import Choice, Flag, Number, Text, keys, read_params, setting, write_params
+from .link import Choice, Flag, Number, Step, Text, keys, read_params, setting, write_params
 from .settings import GenerationSettings
 
 GRADIO_PARAMS = {"__theme", "view"}
@@ -23,7 +23,7 @@ GRADIO_PARAMS = {"__theme", "view"}
 @dataclass(frozen=True)
 class ViewState:
     run: str | None = setting(None, Text("run"))
-    step: int | None = setting(None, Number("step", limits.STEP))  # a training step, snapped to a checkpoint
+    step: int | None = setting(None, Step("step", limits.STEP))  # a training step, snapped to a checkpoint
     phase: str | None = setting(None, Text("phase"))  # open at a phase: its number (in time order) or name
     compare: str | None = setting(None, Text("vs"))
     smoothing: float = setting(0.0, Number("smooth", limits.SMOOTHING))

@@ -25,9 +25,10 @@ class ViewLink:
 
     def view_query(self, run: str, index: float, compare: str | None, smoothing: float, present: bool,
                    criterion: str, settings: GenerationSettings) -> str:
-        """The query string of the current view. Never fails: a half-typed value is just left out."""
+        """The query string of the current view. Never fails: a half-typed value is just left out, a view without a
+        run or checkpoint of this server is no view (an empty query)."""
         try:
-            dashboard = self.explorer.catalog.get(run)
+            dashboard = self.explorer.dashboard(run)
             step = dashboard.steps[dashboard.check_index(index)]
         except (RunFolderError, ValueError):
             return ""

@@ -116,6 +116,14 @@ class RunCatalog:
             self.refresh()
             return next(n for n, p in self.paths.items() if p == path)
 
+    def forget(self, paths: Iterable[str | Path]) -> None:
+        """Stop offering these folders (trained runs the app deleted) and drop their views."""
+        gone = {Path(p).resolve() for p in paths}
+        with self._lock:
+            self.extra = [p for p in self.extra if p not in gone]
+            self.refresh()
+            self._dashboards = {key: value for key, value in self._dashboards.items() if key[0] in self.paths}
+
     # -- sweeps ---------------------------------------------------------------------------------------------------
     @property
     def sweep_names(self) -> list[str]:

@@ -1,0 +1,51 @@
+"""Deleting what the server made for visitors once it is old or too big: export files and trained runs.
+
+`collect` is called when something new is written (an export, a training start), so a looping client's files
+cannot pile up between two visits of a timer; it never deletes what `keep` names (the run training now).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+def size_of(path: Path) -> int:
+    """Bytes a file or folder holds (links are not followed)."""
+    if path.is_symlink() or path.is_file():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_symlink() or p.is_file())
+
+
+def collect(folder: Path, max_age_s: float | None, budget_bytes: int | None, keep: Iterable[Path] = (),
+            include: Callable[[Path], bool] = lambda path: True) -> list[Path]:
+    """Delete the entries of `folder` (files or folders, those `include` accepts) older than `max_age_s`, then the
+    oldest until the rest fits `budget_bytes`; returns what was deleted. None for either means no such limit."""
+    if not folder.is_dir():
+        return []
+    kept = {Path(p).resolve() for p in keep}
+    entries = []
+    for entry in folder.iterdir():
+        if entry.resolve() in kept or not include(entry):
+            continue
+        try:
+            entries.append((entry.lstat().st_mtime, entry, size_of(entry)))
+        except OSError:  # deleted meanwhile
+            continue
+    entries.sort()  # oldest first
+    now, deleted = time.time(), []
+    total = sum(size for _, _, size in entries)
+    for mtime, entry, size in entries:
+        too_old = max_age_s is not None and now - mtime > max_age_s
+        too_big = budget_bytes is not None and total > budget_bytes
+        if not (too_old or too_big):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        total -= size
+        deleted.append(entry)
+    return deleted
