@@ -27,6 +27,7 @@ from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.seeds import spread  # noqa: E402
 from concept_explorer.analysis.sweep import Sweep  # noqa: E402
 from concept_explorer.analysis.sweep_results import axis_of, concept_lead, learning_times, load_results  # noqa: E402
+from concept_explorer.views.sweep_view import rho_text  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "sweep-color"
 MEASURED = [ROOT / "benchmarks" / f"results-{name}.txt" for name in ("sweep", "sample-steps", "passes")]
@@ -62,13 +63,6 @@ def table(results: dict, field: str, criterion: str) -> list[str]:
     return lines
 
 
-def rho_text(correlation, seeds: int) -> str:  # noqa: ANN001
-    if correlation.rho != correlation.rho:  # NaN: every cell ties (e.g. none learned), so there is no order
-        return f"no order (all {correlation.cells} cells tie)"
-    interval = (f"[{correlation.low:+.2f}, {correlation.high:+.2f}]" if seeds > 1 else "[one seed: no interval]")
-    return f"{correlation.rho:+.2f} {interval}, {correlation.never} of {correlation.cells} never"
-
-
 def orderings(results: dict, field: str) -> list[str]:
     cells = results["cells"]
     label = cells[0]["heldout"][0]
@@ -83,8 +77,8 @@ def orderings(results: dict, field: str) -> list[str]:
         pairs = [(d, lead) for d, lead in pairs if lead is not None]
         lead = (f"{spearman([d for d, _ in pairs], [lead for _, lead in pairs]):+.2f} ({len(pairs)} cells)"
                 if len(pairs) > 2 else f"– ({len(pairs)} cells)")
-        seeds = len({c["seed"] for c in cells})
-        lines.append(f"| {criterion} | {rho_text(held, seeds)} | {rho_text(pooled, seeds)} | {lead} |")
+        lines.append(f"| {criterion} | {rho_text(held)}, {held.never} of {held.cells} never | {rho_text(pooled)}, "
+                     f"{pooled.never} of {pooled.cells} never | {lead} |")
     return lines
 
 

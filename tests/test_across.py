@@ -39,3 +39,8 @@ def test_no_relation_gives_an_interval_around_zero() -> None:
 def test_mismatched_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="one entry per cell"):
         signal_speed_correlation([0.2], [100, 200], [0])
+
+
+def test_one_seed_gives_rho_without_an_interval() -> None:
+    result = signal_speed_correlation([0.2, 0.4, 0.6], [3000, 2000, 1000], [0, 0, 0])
+    assert result.rho == pytest.approx(1.0) and np.isnan(result.low) and np.isnan(result.high)
