@@ -20,6 +20,6 @@ $ce sweep --preset cpu --grid concept_space.delta_color=0.2,0.3,0.4,0.5,0.6,0.8 
 status=$?
 set -e
 [ "$status" -le 1 ] || exit "$status"  # 1: some cell failed (named above); the finished ones are still packed
-$ce pack-sweep "$work" "$bundled"
+$ce pack-sweep "$work" "$bundled" --weights-seed 0 --checkpoints 4
 .venv/bin/python scripts/sweep_numbers.py --write
 .venv/bin/python scripts/readme_numbers.py --write  # its storage line counts all of checkpoints/

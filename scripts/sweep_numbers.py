@@ -82,6 +82,19 @@ def orderings(results: dict, field: str) -> list[str]:
     return lines
 
 
+def storage_line(path: Path) -> str:
+    def megabytes(folder: Path) -> float:
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+    cells = [folder for folder in sorted(path.iterdir()) if folder.is_dir()]
+    weighted = [folder for folder in cells if any(folder.rglob("*.safetensors"))]
+    plain = [folder for folder in cells if folder not in weighted]
+    parts = [f"{len(weighted)} cell(s) with weights, {max(map(megabytes, weighted), default=0):.1f} MB at most"]
+    parts.append(f"{len(plain)} without, {max(map(megabytes, plain), default=0):.1f} MB at most")
+    return (f"Stored: `{path.name}` {megabytes(path):.0f} MB ({'; '.join(parts)}; budget 60 MB for the sweep); all "
+            f"of `checkpoints/` {megabytes(path.parent):.0f} MB.")
+
+
 def block(path: Path = BUNDLED) -> str:
     results = load_results(path)
     sweep = Sweep.open(path)
@@ -105,7 +118,7 @@ def block(path: Path = BUNDLED) -> str:
             *orderings(results, field), ""]
     for file in MEASURED:
         out += [f"`{file.relative_to(ROOT)}`:", "", "```", *file.read_text().rstrip().splitlines(), "```", ""]
-    out.append(END)
+    out += [storage_line(path), "", END]
     return "\n".join(out)
 
 

@@ -192,4 +192,4 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path, tiny_cli_args
     assert resumed.returncode == 0, resumed.stderr
     run = Run.open(out)
     assert run.status == "complete" and run.steps == [5, 150]
-    assert not run.resume_path.exists()
+    assert not run.layout.resume.exists()

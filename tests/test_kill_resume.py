@@ -83,7 +83,7 @@ def scenarios(seed: int = 13) -> list[Victim]:
 
 def weights(out: Path) -> dict[int, dict[str, torch.Tensor]]:
     run = Run.open(out)
-    return {step: load_file(run.step_path(step)) for step in run.steps}
+    return {step: load_file(run.layout.checkpoint(step)) for step in run.steps}
 
 
 def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
@@ -146,12 +146,12 @@ def test_a_resume_file_that_does_not_fit_the_run_is_one_sentence_and_deleting_it
     calls = iter(range(100))
     run = train(config, tmp_path / "run", device="cpu", progress=False, should_stop=lambda: next(calls) == 3)
     assert run.status == "interrupted"
-    forgeries = [({"model.nope": torch.zeros(2)}, {"step": "3"}), (load_file(run.resume_path), {"step": "99"})]
+    forgeries = [({"model.nope": torch.zeros(2)}, {"step": "3"}), (load_file(run.layout.resume), {"step": "99"})]
     for forged, metadata in forgeries:
-        save_file(forged, run.resume_path, metadata=metadata)
+        save_file(forged, run.layout.resume, metadata=metadata)
         assert main(["train", "--out", str(run.path), "--resume", "--threads", "1"]) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err and err.count("\n") == 1 and "delete it to train the run again" in err, err
-    run.resume_path.unlink()
+    run.layout.resume.unlink()
     assert main(["train", "--out", str(run.path), "--resume", "--threads", "1"]) == 0
     assert Run.open(run.path).status == "complete"

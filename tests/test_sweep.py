@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_OVERRIDES
 
 from concept_explorer.analysis.across import learning_steps_of
@@ -176,3 +177,26 @@ def test_a_packed_sweep_holds_what_the_views_need_and_no_weights(tmp_path: Path,
     assert run_sweep(Sweep.open(tmp_path / "resumed"), workers=1, elicit=False, report=lines.append)[DONE] == 2
     assert len(lines) == 1 and lines[0].startswith(sweep.data["cells"][1]["name"])
     assert [c["name"] for c in load_results(tmp_path / "resumed")["cells"]] == [c["name"] for c in sweep.data["cells"]]
+
+
+def test_a_packed_cell_of_the_weights_seed_is_a_smaller_run_that_opens(tmp_path: Path, probe_file: Path) -> None:
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3])
+    run_sweep(sweep, workers=1, report=lambda line: None)
+    assert main(["pack-sweep", str(sweep.path), str(tmp_path / "pack"), "--weights-seed", "0",
+                 "--checkpoints", "2"]) == 0
+    name = sweep.data["cells"][0]["name"]
+    packed = Run.open(tmp_path / "pack" / name)
+    assert packed.steps == [2, 6] and packed.status == "complete"
+    assert Evaluation(packed).steps == [2, 6] and load_elicitation(packed)["steps"] == [2, 6]
+    assert not packed.layout.evaluation_samples(4).exists() and packed.layout.evaluation_samples(6).is_file()
+    full = Run.open(sweep.path / name)
+    assert torch.equal(packed.load_state(6)["gamma.w"], full.load_state(6)["gamma.w"])
+    assert load_results(tmp_path / "pack")["cells"][0]["steps"] == [2, 4, 6]  # the record keeps every checkpoint
+    # Resumed from the pack, the thinned cell keeps its full record, and packing again gives the same copy.
+    shutil.copytree(tmp_path / "pack", tmp_path / "resumed")
+    run_sweep(Sweep.open(tmp_path / "resumed"), workers=1, report=lambda line: None)
+    assert load_results(tmp_path / "resumed")["cells"][0]["steps"] == [2, 4, 6]
+    assert main(["pack-sweep", str(tmp_path / "resumed"), str(tmp_path / "pack"), "--weights-seed", "0",
+                 "--checkpoints", "2"]) == 0
+    assert Run.open(tmp_path / "pack" / name).steps == [2, 6]
+    assert main(["pack-sweep", str(sweep.path), str(tmp_path / "x"), "--checkpoints", "0"]) == 2

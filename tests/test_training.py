@@ -34,7 +34,7 @@ def test_uninterrupted_run_saves_every_checkpoint(tmp_path: Path, tiny: RunConfi
     run = train(tiny, tmp_path / "run", device="cpu", progress=False)
     reopened = Run.open(run.path)
     assert reopened.status == "complete" and reopened.steps == [2, 4, 6]
-    assert not reopened.resume_path.exists()
+    assert not reopened.layout.resume.exists()
     metrics = reopened.metrics()
     assert [m["step"] for m in metrics] == [2, 4, 6]
     for row in metrics:
@@ -65,10 +65,10 @@ def test_stopped_and_resumed_run_matches_the_uninterrupted_one_bit_for_bit(
 
     stopped = train(config, tmp_path / "split", device="cpu", progress=False, should_stop=stop_after(3))
     assert stopped.status == "interrupted" and stopped.steps == [2]
-    assert stopped.resume_path.is_file()
+    assert stopped.layout.resume.is_file()
     resumed = train(None, tmp_path / "split", device="cpu", resume=True, progress=False)
 
-    assert resumed.status == "complete" and not resumed.resume_path.exists()
+    assert resumed.status == "complete" and not resumed.layout.resume.exists()
     assert_same_weights(whole, resumed)
     assert [m["step"] for m in resumed.metrics()] == [2, 4, 6]
 

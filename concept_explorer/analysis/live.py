@@ -159,7 +159,7 @@ class LiveGenerator:
     @staticmethod
     def _stamp(run: Run, step: int) -> tuple[str, int, int]:
         """Identifies a checkpoint file's content: a retrained run at the same path gets new mtimes."""
-        return str(run.path.resolve()), step, run.step_path(step).stat().st_mtime_ns
+        return str(run.path.resolve()), step, run.layout.checkpoint(step).stat().st_mtime_ns
 
     def _remember(self, cache: OrderedDict, key: Hashable, value: Any, limit: int) -> None:
         cache[key] = value

@@ -183,3 +183,12 @@ class StepSummary:
     def save(self) -> None:
         self.data["steps"] = sorted(int(s) for s in self.data["per_step"])
         atomic_write_json(self.path, self.data)
+
+
+def restrict_summary(source: Path, destination: Path, steps: list[int]) -> None:
+    """A copy of a pass summary holding only `steps`' rows (for a run copied with Run.copy_to)."""
+    summary = read_json(source, source.name, "run the pass again.")
+    summary["steps"] = [s for s in summary["steps"] if int(s) in steps]
+    summary["per_step"] = {k: v for k, v in summary["per_step"].items() if int(k) in steps}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(destination, summary)

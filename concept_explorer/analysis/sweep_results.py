@@ -27,6 +27,7 @@ from .definitions import CRITERIA
 from .evaluate import Evaluation
 from .phases import best_elicitation
 from .seeds import band, measure
+from .summaries import restrict_summary
 from .sweep import DONE, SWEEP_FILE, Sweep
 
 RESULTS_FILE = "results.json"
@@ -66,8 +67,9 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
 
 def collect_results(sweep: Sweep) -> dict[str, Any]:
     """The record of every finished cell of `sweep`, written to SWEEP/results.json and returned. A finished cell
-    whose folder cannot be read keeps the record results.json already holds for it (a packed cell has no weights,
-    so a packed sweep copied back to resume keeps its finished cells), else it is named under "unreadable"."""
+    whose folder cannot be read, or holds fewer checkpoints than its record (a packed cell has no weights or a few
+    checkpoints), keeps the record results.json already holds for it, so a packed sweep copied back to resume keeps
+    its finished cells; a cell with neither is named under "unreadable"."""
     try:
         earlier = {c["name"]: c for c in load_results(sweep.path)["cells"]}
     except (RunFolderError, KeyError, TypeError):
@@ -76,11 +78,17 @@ def collect_results(sweep: Sweep) -> dict[str, Any]:
     for cell in sweep.data["cells"]:
         if cell["state"] != DONE:
             continue
+        before = earlier.get(cell["name"])
         try:
-            cells.append(cell_record(Run.open(sweep.path / cell["name"]), cell["name"], cell["overrides"]))
+            run = Run.open(sweep.path / cell["name"])
+            # A packed cell keeps a few checkpoints: its record from the full run stays.
+            if before is not None and len(run.steps) < len(before["steps"]):
+                cells.append(before)
+                continue
+            cells.append(cell_record(run, cell["name"], cell["overrides"]))
         except (RunFolderError, ValueError, KeyError) as error:
-            if cell["name"] in earlier:
-                cells.append(earlier[cell["name"]])
+            if before is not None:
+                cells.append(before)
             else:
                 unreadable[cell["name"]] = str(error)
     results = {"format": FORMAT, "grid": sweep.data["grid"], "seeds": sweep.data["seeds"], "cells": cells,
@@ -89,11 +97,19 @@ def collect_results(sweep: Sweep) -> dict[str, Any]:
     return results
 
 
-def pack(sweep: Sweep, destination: str | Path) -> Path:
-    """A copy of `sweep` that holds what its views need and no weights or samples: sweep.json, results.json (made
-    fresh) and, per finished cell, its config, metrics and pass summaries (a few hundred kB a cell), so a bundled
-    sweep costs megabytes. The copy lists the cells as they stand; the same command that made the sweep re-makes
-    everything the copy leaves out."""
+def spread_steps(steps: list[int], count: int) -> list[int]:
+    """`count` of `steps` spread evenly over their list, first and last included (all of them if fewer)."""
+    if count >= len(steps):
+        return list(steps)
+    return sorted({steps[round(i * (len(steps) - 1) / max(1, count - 1))] for i in range(count)})
+
+
+def pack(sweep: Sweep, destination: str | Path, weights_seed: int | None = None, checkpoints: int = 4) -> Path:
+    """A copy of `sweep` that holds what its views need: sweep.json, results.json (made fresh) and, per finished
+    cell, its config, metrics and pass summaries (a few hundred kB a cell), so a bundled sweep costs megabytes.
+    The cells of `weights_seed` keep `checkpoints` of their checkpoints (spread_steps) with their samples, and the
+    summaries of those steps: runs in their own right, so the app opens them and generates live at every Δ. The
+    copy lists the cells as they stand; the sweep's own command re-makes everything the copy leaves out."""
     destination = Path(destination)
     if destination.resolve() == sweep.path.resolve():
         raise ValueError("Pack a sweep into another folder than its own.")
@@ -105,13 +121,33 @@ def pack(sweep: Sweep, destination: str | Path) -> Path:
         if cell["state"] != DONE:
             continue
         source, target = RunLayout(sweep.path / cell["name"]), RunLayout(destination / cell["name"])
-        for kept in ("info", "metrics", "evaluation_summary", "elicitation_summary"):
-            if getattr(source, kept).is_file():
-                getattr(target, kept).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(getattr(source, kept), getattr(target, kept))
+        run = _weighted_run(source.root, cell, weights_seed)
+        shutil.rmtree(target.root, ignore_errors=True)  # an earlier pack's copy of this cell
+        if run is not None:
+            kept = spread_steps(run.steps, checkpoints)
+            run.copy_to(target.root, kept)
+            for summary in ("evaluation_summary", "elicitation_summary"):
+                if getattr(source, summary).is_file():
+                    restrict_summary(getattr(source, summary), getattr(target, summary), kept)
+            continue
+        for kept_file in ("info", "metrics", "evaluation_summary", "elicitation_summary"):
+            if getattr(source, kept_file).is_file():
+                getattr(target, kept_file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(getattr(source, kept_file), getattr(target, kept_file))
     for name in (RESULTS_FILE, SWEEP_FILE):  # the description last: a half-copied pack is not yet a sweep
         shutil.copyfile(sweep.path / name, destination / name)
     return destination
+
+
+def _weighted_run(folder: Path, cell: dict[str, Any], weights_seed: int | None) -> Run | None:
+    """The cell's run when its weights are to be packed and it has them (a cell packed without weights, copied
+    back to resume a sweep, has none)."""
+    if weights_seed is None or cell["overrides"].get("train.seed") != weights_seed:
+        return None
+    try:
+        return Run.open(folder)
+    except RunFolderError:
+        return None
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

@@ -49,10 +49,15 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
         "pack-sweep", allow_abbrev=False, help="copy what a sweep's views need (no weights) into another folder",
         description="Writes the sweep's results.json and copies it, sweep.json and each finished cell's config, "
         "metrics and pass summaries into DEST: megabytes instead of gigabytes, enough for the app's Sweep view "
-        "(checkpoints/sweep-color is made this way). Running the sweep's own command re-makes the rest.",
+        "(checkpoints/sweep-color is made this way, with --weights-seed 0). Running the sweep's own command re-makes "
+        "the rest.",
     )
     pack.add_argument("sweep", type=Path, metavar="SWEEP_FOLDER")
     pack.add_argument("dest", type=Path, metavar="DEST")
+    pack.add_argument("--weights-seed", type=int, metavar="SEED",
+                      help="the cells of this seed keep weights and samples of a few checkpoints, so the app opens "
+                      "them and generates live (default: no weights)")
+    pack.add_argument("--checkpoints", type=int, default=4, help="checkpoints those cells keep (default: 4)")
     pack.set_defaults(handler=pack_sweep_command)
 
 
@@ -99,7 +104,10 @@ def pack_sweep_command(args: argparse.Namespace) -> int:
 
     sweep = Sweep.open(args.sweep)
     try:
-        destination = pack(sweep, args.dest)
+        limits.PASS_SEED.check("--weights-seed", 0 if args.weights_seed is None else args.weights_seed)
+        if args.checkpoints < 1:
+            raise ValueError(f"--checkpoints must be at least 1, got {args.checkpoints}.")
+        destination = pack(sweep, args.dest, args.weights_seed, args.checkpoints)
     except ValueError as error:
         raise UsageError(str(error)) from None
     counts = sweep.counts()

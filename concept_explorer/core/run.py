@@ -153,22 +153,6 @@ class Run:
         self.info = info
         self.config = config
 
-    # -- paths --------------------------------------------------------------------------------------------------
-    @property
-    def info_path(self) -> Path:
-        return self.layout.info
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.layout.metrics
-
-    @property
-    def resume_path(self) -> Path:
-        return self.layout.resume
-
-    def step_path(self, step: int) -> Path:
-        return self.layout.checkpoint(step)
-
     @property
     def name(self) -> str:
         return self.path.name
@@ -246,11 +230,11 @@ class Run:
         well formed (what the passes stored in them is checked by the passes that read them)."""
         expected = expected_checkpoint(self.config)
         for step in self.steps:
-            file = self.step_path(step)
+            file = self.layout.checkpoint(step)
             where = self.layout.place(file)
             if not file.is_file():
                 state = "is not a regular file" if file.exists() or file.is_symlink() else "is missing"
-                raise RunFolderError(f"Checkpoint {step} is listed in {self.layout.place(self.info_path)} but {where} "
+                raise RunFolderError(f"Checkpoint {step} is listed in {self.layout.place(self.layout.info)} but {where} "
                                      f"{state}; restore it or train the run again.")
             header = safetensors_header(file, where)
             check_tensors(header, expected, f"{where} does not match the model in run.json",
@@ -285,15 +269,35 @@ class Run:
 
     def write_info(self) -> None:
         self.info["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        atomic_write_json(self.info_path, self.info)
+        atomic_write_json(self.layout.info, self.info)
 
     def set_status(self, status: str) -> None:
         self.info["status"] = status
         self.write_info()
 
+    def copy_to(self, destination: str | Path, steps: list[int]) -> Run:
+        """A copy of this run holding only `steps`' checkpoints and stored samples (its config, metrics and probe
+        whole): a smaller run that still opens, scrubs and samples, e.g. a bundled sweep cell. Restricting the pass
+        summaries to those steps is the passes' business (summaries.restrict_summary)."""
+        destination = Path(destination)
+        if destination.exists():
+            raise RunFolderError(f"{destination} exists; copy a run into a new folder.")
+        steps = sorted(self.check_step(step) for step in steps)
+        layout = self.layout
+        files = [layout.metrics, layout.probe, *(f for step in steps for f in (
+            layout.checkpoint(step), layout.evaluation_samples(step), layout.elicitation_samples(step)))]
+        for file in files:
+            if file.is_file():
+                target = destination / file.relative_to(self.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, target)
+        copy = Run(destination, json.loads(json.dumps(self.info)) | {"completed_steps": steps}, self.config)
+        copy.write_info()
+        return copy
+
     def add_checkpoint(self, step: int, state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         dtype = getattr(torch, self.config.train.weights_dtype)
-        atomic_save_tensors(self.step_path(step), {k: v.to(dtype) for k, v in state.items()}, {"step": str(step)})
+        atomic_save_tensors(self.layout.checkpoint(step), {k: v.to(dtype) for k, v in state.items()}, {"step": str(step)})
         kept = [m for m in self.metrics() if m["step"] < step]
         self.write_metrics(kept + [{"step": step, **metrics}])
         self.info["completed_steps"] = sorted(set(self.steps) | {step})
@@ -302,7 +306,7 @@ class Run:
     def load_state(self, step: int) -> dict[str, torch.Tensor]:
         """The weights of a checkpoint as float32, checked again (the file may have changed since `open`)."""
         self.check_step(step)
-        path = self.step_path(step)
+        path = self.layout.checkpoint(step)
         where = self.layout.place(path)
         header = safetensors_header(path, where)
         check_tensors(header, expected_checkpoint(self.config), f"{where} does not match the model in run.json",
@@ -322,11 +326,11 @@ class Run:
 
     def metrics(self) -> list[dict[str, Any]]:
         """One row per checkpoint, each an object with a whole "step"."""
-        if not self.metrics_path.exists():
+        if not self.layout.metrics.exists():
             return []
-        corrupt = f"{self.layout.place(self.metrics_path)} is corrupt; delete it to continue without metrics."
+        corrupt = f"{self.layout.place(self.layout.metrics)} is corrupt; delete it to continue without metrics."
         try:
-            rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+            rows = [json.loads(line) for line in self.layout.metrics.read_text().splitlines() if line.strip()]
         except (ValueError, OSError):
             raise RunFolderError(corrupt) from None
         if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
@@ -334,7 +338,7 @@ class Run:
         return rows
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        atomic_write_bytes(self.layout.metrics, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
     def keep_metrics_up_to(self, step: int) -> None:
         """Drop metric rows of checkpoints after `step` (written by a run interrupted before its resume save)."""
@@ -346,7 +350,7 @@ class Run:
         """Back to step 0, for a run stopped before its first resume save (nothing resumable): checkpoints and
         metrics go, the config stays. Training is deterministic, so the run then ends as if never stopped."""
         self.keep_metrics_up_to(0)
-        for file in self.step_path(0).parent.glob("*.safetensors"):
+        for file in self.layout.checkpoint(0).parent.glob("*.safetensors"):
             file.unlink()
         self.set_status("created")
 
@@ -365,10 +369,10 @@ class Run:
         for index, values in state.optimizer.items():
             tensors |= {f"optim.{index}.{key}": torch.as_tensor(value) for key, value in values.items()}
         tensors |= {f"rng.{name}": value for name, value in state.rng.items()}
-        atomic_save_tensors(self.resume_path, tensors, {"step": str(state.step)})
+        atomic_save_tensors(self.layout.resume, tensors, {"step": str(state.step)})
 
     def read_resume(self) -> ResumeState:
-        path = self.resume_path
+        path = self.layout.resume
         where = self.layout.place(path)
         if not path.is_file():
             raise RunFolderError(f"{where} is missing, so {self.name} cannot be resumed (it may be complete).")

@@ -143,7 +143,7 @@ class Trainer:
 
     def load_resume(self) -> None:
         state = self.run.read_resume()
-        where = self.run.layout.place(self.run.resume_path)
+        where = self.run.layout.place(self.run.layout.resume)
         if not 0 <= state.step <= self.config.train.num_steps:
             raise RunFolderError(f"{where} is of step {state.step}, outside this run; delete it to train the run again "
                                  "from step 0.")
@@ -214,7 +214,7 @@ class Trainer:
         finally:
             bar.close()
         self.run.set_status("complete")
-        self.run.resume_path.unlink(missing_ok=True)
+        self.run.layout.resume.unlink(missing_ok=True)
         return True
 
 
@@ -241,7 +241,7 @@ def train(
         run.remove_temporaries()  # this process is now the run's only writer
         # Stopped before its first resume save (rendering data, or inside the first step or write): nothing to resume
         # from, so it starts over; training is deterministic, so it ends exactly as an uninterrupted run would.
-        restart = not run.resume_path.is_file()
+        restart = not run.layout.resume.is_file()
         if restart:
             run.restart()
             if progress:
