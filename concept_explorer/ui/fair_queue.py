@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ class _Ticket:
     client: str | None
     order: int
     granted: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: float = field(default_factory=time.perf_counter)
     superseded: bool = False
 
 
@@ -65,6 +67,7 @@ class FairQueue:
         self._served: OrderedDict[str, int] = OrderedDict()  # session → the order of its last turn
         self._order = itertools.count()
         self.counts: Counter[str] = Counter()  # started, superseded, refused (for tests and benchmarks)
+        self.timings: deque[tuple[str, float, float]] = deque(maxlen=256)  # (session, waited s, worked s)
 
     @property
     def waiting(self) -> int:
@@ -82,6 +85,7 @@ class FairQueue:
         if ticket.superseded:
             return SUPERSEDED
         self.counts["started"] += 1
+        started = time.perf_counter()
         future = asyncio.get_running_loop().run_in_executor(None, work)
         try:
             result = await asyncio.shield(future)
@@ -92,6 +96,7 @@ class FairQueue:
             self._release()
             raise
         self._release()
+        self.timings.append((session, started - ticket.entered, time.perf_counter() - started))
         return result
 
     def _enter(self, session: str, kind: str, client: str | None) -> _Ticket:
@@ -107,8 +112,8 @@ class FairQueue:
         if client is not None and self.client_limit is not None:
             if sum(t.client == client for t in self._waiting) >= self.client_limit:
                 self.counts["refused"] += 1
-                raise Busy(f"{self.client_limit} generations from your address are already waiting; wait for them "
-                           "to finish.")
+                raise Busy(f"Generations from your address are already waiting ({self.client_limit} at most); wait "
+                           "for them to finish.")
         ticket = _Ticket(session, kind, client, next(self._order))
         self._waiting.append(ticket)
         self._dispatch()
@@ -135,6 +140,10 @@ class FairQueue:
             while len(self._served) > SERVED_MEMORY:
                 self._served.popitem(last=False)
             ticket.granted.set()
+
+    def pending(self, session: str) -> int:
+        """How many requests of a session wait now (never more than one per kind)."""
+        return sum(t.session == session for t in self._waiting)
 
     def snapshot(self) -> dict[str, Any]:
         """Running and waiting now, and the counts so far."""

@@ -30,9 +30,10 @@ class ServingPolicy:
     client_limit: int | None = 4
     """Waiting per client address, where the address is known (not loopback, where every local client looks
     alike; on a Space, from the proxy's x-forwarded-for)."""
-    work_limit: int = 64 * 50
-    """Samples × sampling steps of one live request: about 2 s on one busy core at a cpu-preset checkpoint, so a
-    new visitor waits at most that long for the generation ahead of theirs (benchmarks/results-flood.txt)."""
+    work_limit: int = 64 * 25
+    """Samples × sampling steps of one live request (five default grids): about 1 s on one core at a cpu-preset
+    checkpoint, so a new visitor waits about that long for the generation ahead of theirs (64 × 50 took 2 s idle,
+    up to 7 s on a loaded 2-core machine: benchmarks/results-flood.txt)."""
     training: bool = True
     train_steps_limit: int = int(limits.JOB_STEPS.high)
     cancel_by_starter_only: bool = False

@@ -355,7 +355,6 @@ document.addEventListener('keydown', onKey);
 new ResizeObserver(() => root.querySelectorAll('.ce-gridbox').forEach((b) => fitGrid(b.parentElement)))
   .observe(root);
 
-watch('view', () => setView(props.view));
 function setImages(images) {
   if (!images || !S.view || images.run !== S.view.run) return;
   S.images = images;
@@ -363,7 +362,14 @@ function setImages(images) {
   render(S.index);
 }
 
-watch('images', () => setImages(props.images));
-watch('live', () => { if (props.live && S.view) showLive(props.live); });
+// The props the server sets, named without quotes on purpose: gradio reads a quoted name in this script as a
+// custom event of the component, and then sends its Python listener, stringified, beside every update of that prop
+// (and its /call API route fails to serialise it).
+const WATCHED = {
+  view: () => setView(props.view),
+  images: () => setImages(props.images),
+  live: () => { if (props.live && S.view) showLive(props.live); },
+};
+for (const [name, redraw] of Object.entries(WATCHED)) watch(name, redraw);
 if (props.view) setView(props.view);
 setImages(props.images);
