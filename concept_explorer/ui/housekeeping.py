@@ -26,17 +26,19 @@ def collect(folder: Path, max_age_s: float | None, budget_bytes: int | None, kee
     if not folder.is_dir():
         return []
     kept = {Path(p).resolve() for p in keep}
-    entries = []
+    entries, total = [], 0
     for entry in folder.iterdir():
-        if entry.resolve() in kept or not include(entry):
+        if not include(entry):
             continue
         try:
-            entries.append((entry.lstat().st_mtime, entry, size_of(entry)))
+            size = size_of(entry)
+            total += size  # what is kept counts against the budget too
+            if entry.resolve() not in kept:
+                entries.append((entry.lstat().st_mtime, entry, size))
         except OSError:  # deleted meanwhile
             continue
     entries.sort()  # oldest first
     now, deleted = time.time(), []
-    total = sum(size for _, _, size in entries)
     for mtime, entry, size in entries:
         too_old = max_age_s is not None and now - mtime > max_age_s
         too_big = budget_bytes is not None and total > budget_bytes
