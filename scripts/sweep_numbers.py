@@ -4,8 +4,9 @@
     .venv/bin/python scripts/sweep_numbers.py --write                                       # into README.md
 
 Per Δcolor (median [min–max] over the seeds finished so far), for the held-out class: the learning step of colour,
-of size and of both under plain prompting, the earliest under any elicitation method, the training class its
-samples were mistaken for, the turning point, and the colour lead (sweep_results.concept_lead). Then the paper's two
+of size and of both under plain prompting, of colour and of both under the earliest elicitation method, the
+training class its samples were mistaken for, the turning point, and the colour lead (sweep_results.concept_lead).
+Then the paper's two
 orderings as numbers, under both criteria: Spearman ρ between Δcolor and the speed of learning colour (1 / step,
 0 when never; 95 % bootstrap over seeds), and ρ between Δcolor and the colour lead. Last, verbatim, the stored
 benchmarks that chose how cells run (throughput) and sample (sampler steps), and what the passes cost.
@@ -45,9 +46,10 @@ def table(results: dict, field: str, criterion: str) -> list[str]:
     values = sorted({float(c["overrides"][field]) for c in cells})
     plain = {concept: learning_times(results, label, concept, field, criterion) for concept in ("color", "size",
                                                                                                    "joint")}
-    elicited = learning_times(results, label, "joint", field, criterion, method="elicited")
-    lines = ["| Δcolor | seeds | colour | size | both | both, best elicitation | mistaken for | turning point | "
-             "colour lead |", "|---|---|---|---|---|---|---|---|---|"]
+    elicited = {concept: learning_times(results, label, concept, field, criterion, method="elicited")
+                for concept in ("color", "joint")}
+    lines = ["| Δcolor | seeds | colour | size | both | colour, best elicitation | both, best elicitation | mistaken "
+             "for | turning point | colour lead |", "|---|---|---|---|---|---|---|---|---|---|"]
     for value in values:
         index = [i for i, c in enumerate(cells) if float(c["overrides"][field]) == value]
         picked = [cells[i] for i in index]
@@ -57,7 +59,7 @@ def table(results: dict, field: str, criterion: str) -> list[str]:
         lines.append(
             f"| {value:g} | {', '.join(str(c['seed']) for c in picked)} | "
             + " | ".join(spread([plain[k].steps[i] for i in index]) for k in ("color", "size", "joint"))
-            + f" | {spread([elicited.steps[i] for i in index])} | "
+            + " | " + " | ".join(spread([elicited[k].steps[i] for i in index]) for k in ("color", "joint")) + " | "
             + ", ".join(name_of(c, n["mistaken_for"]) if n else "–" for c, n in zip(picked, numbers))
             + f" | {spread([n['turn'] if n else None for n in numbers])} | {', '.join(shown) or '–'} |")
     return lines
@@ -66,10 +68,11 @@ def table(results: dict, field: str, criterion: str) -> list[str]:
 def orderings(results: dict, field: str) -> list[str]:
     cells = results["cells"]
     label = cells[0]["heldout"][0]
-    lines = ["| criterion | ρ(Δcolor, speed of colour), held-out | ρ(Δcolor, speed of colour), training classes | "
-             "ρ(Δcolor, colour lead) |", "|---|---|---|---|"]
+    lines = ["| criterion | ρ(Δcolor, speed of colour), held-out, plain | held-out, best elicitation | training "
+             "classes, plain | ρ(Δcolor, colour lead) |", "|---|---|---|---|---|"]
     for criterion in CRITERIA:
         held = learning_times(results, label, "color", field, criterion).correlation
+        hidden = learning_times(results, label, "color", field, criterion, method="elicited").correlation
         training = [learning_times(results, t, "color", field, criterion) for t in cells[0]["training"]]
         pooled = signal_speed_correlation(sum((t.values for t in training), []), sum((t.steps for t in training), []),
                                           sum((t.seeds for t in training), []))
@@ -77,8 +80,8 @@ def orderings(results: dict, field: str) -> list[str]:
         pairs = [(d, lead) for d, lead in pairs if lead is not None]
         lead = (f"{spearman([d for d, _ in pairs], [lead for _, lead in pairs]):+.2f} ({len(pairs)} cells)"
                 if len(pairs) > 2 else f"– ({len(pairs)} cells)")
-        lines.append(f"| {criterion} | {rho_text(held)}, {held.never} of {held.cells} never | {rho_text(pooled)}, "
-                     f"{pooled.never} of {pooled.cells} never | {lead} |")
+        lines.append(f"| {criterion} | " + " | ".join(f"{rho_text(c)}, {c.never} of {c.cells} never"
+                                                      for c in (held, hidden, pooled)) + f" | {lead} |")
     return lines
 
 
