@@ -25,8 +25,10 @@ MB = 1024 * 1024
 @dataclass(frozen=True)
 class ServingPolicy:
     space: bool = False
-    waiting_limit: int = 12
-    """Live generations and PNG exports waiting server-wide (one per session and kind; beyond: 'busy')."""
+    waiting_limit: int = 32
+    """Live generations and PNG exports waiting server-wide (one per session and kind; beyond: 'busy'). A crowd of
+    20 honest visitors keeps about 20 waiting (12 refused some of them: benchmarks/results-flood.txt); a new visitor
+    still goes first, since the session served longest ago (or never) does."""
     client_limit: int | None = 4
     """Waiting per client address, where the address is known (not loopback, where every local client looks
     alike; on a Space, from the proxy's x-forwarded-for)."""
