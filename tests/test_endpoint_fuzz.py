@@ -30,6 +30,7 @@ from test_ui_api import tiny_job_config  # noqa: E402
 from ui_runs import launched_app  # noqa: E402
 
 from concept_explorer.ui import train_tab  # noqa: E402
+from concept_explorer.ui.settings import GenerationSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -187,3 +188,27 @@ def test_malformed_input_to_every_endpoint_gets_a_clear_answer(app):
     # Still serving: a normal call works.
     view = client.predict("plain", 1, 0.0, False, "strict", api_name="/redraw")
     assert view["props"]["view"]["start"] == 1
+
+
+def test_the_small_items_of_issue_13(app):
+    """A run sent as a list (was "unhashable type: 'list'"), a step past the end in a link (opened the first
+    checkpoint) or from the step control."""
+    demo, url = app
+    client = Client(url, verbose=False)
+    settings = list(GenerationSettings().values().values())
+    with pytest.raises(AppError, match=r"^run must be one of its choices \(a name\), got \['plain'\]\.$"):
+        client.predict(["plain"], 1, "", 0.0, False, "strict", *settings, api_name="/view_query")
+    assert client.predict("ghost", 1, "", 0.0, False, "strict", *settings,
+                          api_name="/view_query") == ""  # no view of this server: no query
+    for step in ("1e30", str(2**80), "inf"):
+        with pytest.warns(UserWarning, match=r"is past the end of any run; showing its last checkpoint\."):
+            response = httpx.post(url + "gradio_api/run/load_view", json={"data": []}, params={"step": step},
+                                  timeout=30)
+        assert response.status_code == 200 and response.json()["data"][0] == 2, step  # the last of 2, 4, 6
+    for index in (2**80, 1e30):
+        response = httpx.post(url + "gradio_api/run/settle_step", timeout=30,
+                              json={"data": ["plain"], "event_data": {"index": index, "step": 0}})
+        message = response.json()["error"]
+        assert message.startswith("Checkpoint index must be a whole number from 0 to 2, got "), message
+        check_message(message, f"settle_step {index}")
+
