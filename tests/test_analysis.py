@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from concept_explorer.analysis.capability import capability_curves
 from concept_explorer.analysis.definitions import (
@@ -25,6 +27,7 @@ from concept_explorer.analysis.definitions import (
 from concept_explorer.analysis.evaluate import Evaluation
 from concept_explorer.analysis.phases import HiddenCapabilityPeak, find_phases
 from concept_explorer.core.concepts import ConceptSpace
+from concept_explorer.core.config import with_overrides
 from concept_explorer.core.run import Run, RunFolderError
 
 SPACE = ConceptSpace()  # colour and size, Δc = Δs = 0.4: strict reaches 1/8 + 0.05 (colour), 3/8 + 0.05 (size)
@@ -157,8 +160,9 @@ def row(joint: float, outcomes: dict, concept: list[float] | None = None,
 def _write_fake_run(tmp_path, tiny) -> Run:
     """A run folder holding hand-made evaluation and elicitation summaries with known phases. Under the lenient
     criterion the held-out class is right from step 300 (its in-between samples there count as blue-small)."""
-    run = Run.create(tmp_path / "fake", tiny)
     steps = [100, 200, 300, 400, 500, 600, 700]
+    run = Run.create(tmp_path / "fake", with_overrides(tiny, {"train.num_steps": 700,
+                                                              "train.checkpoint_steps": tuple(steps)}))
     heldout_joint = [0.0, 0.0, 0.1, 0.3, 0.9, 0.9, 0.95]
     heldout_lenient = [0.0, 0.0, 0.85, 0.9, 0.9, 0.9, 0.95]
     elicited_joint = [0.0, 0.2, 0.85, 0.9, 0.9, 0.95, 0.95]
@@ -178,10 +182,17 @@ def _write_fake_run(tmp_path, tiny) -> Run:
             "overprompt@2": {"11": row(elicited_joint[i] / 2, {"11": 1.0})},
         }
     (run.path / "evaluation").mkdir()
-    (run.path / "evaluation" / "summary.json").write_text(
-        json.dumps({"format": 2, "steps": steps, "per_step": per_step}))
+    (run.path / "evaluation" / "summary.json").write_text(json.dumps(
+        {"format": 2, "settings": {"samples_per_class": 1}, "probe": {"calibration": {}}, "steps": steps,
+         "per_step": per_step}))
+    resolution = run.config.concept_space.resolution
+    for step in steps:  # the readers check that every summarized checkpoint's samples are stored
+        save_file({"images": torch.zeros(4, 3, resolution, resolution, dtype=torch.uint8),
+                   "position": torch.zeros(4, 2), "p_present": torch.ones(4), "labels": torch.arange(4)},
+                  run.layout.evaluation_samples(step))
     (run.path / "elicitation").mkdir()
-    (run.path / "elicitation" / "summary.json").write_text(json.dumps({"format": 2, "steps": steps, "per_step": elicit}))
+    (run.path / "elicitation" / "summary.json").write_text(json.dumps(
+        {"format": 2, "settings": {"samples": 64}, "probe": {}, "steps": steps, "per_step": elicit}))
     return run
 
 
