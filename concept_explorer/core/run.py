@@ -181,7 +181,8 @@ class Run:
             raise RunFolderError(f"{path} is a file, not a folder; choose another --out.")
         if path.is_dir():
             leftovers = temporaries(path)
-            if any(p not in leftovers for p in path.rglob("*")):
+            placed = {layout.probe, layout.probe.parent}  # a probe may be put in place before training starts
+            if any(p not in leftovers and p not in placed for p in path.rglob("*")):
                 raise RunFolderError(f"{path} exists and holds other files; choose a new or empty --out.")
             for leftover in leftovers:
                 leftover.unlink()
