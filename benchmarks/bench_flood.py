@@ -43,18 +43,13 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_reference import cpu_name  # noqa: E402
 
 GOAL_PAGE_S = 1.0
 GOAL_STEP_S = 1.0
 GOAL_GENERATE_S = 5.0
-
-
-def cpu_name() -> str:
-    path = Path("/proc/cpuinfo")
-    for line in path.read_text().splitlines() if path.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def free_port() -> int:

@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from readme_block import write_block  # noqa: E402
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.elicit import DIRECTIONS  # noqa: E402
@@ -179,13 +182,7 @@ def main() -> None:
     if not args.write:
         print(text)
         return
-    readme = ROOT / "README.md"
-    current = readme.read_text()
-    if START not in current or END not in current:
-        raise SystemExit(f"README.md has no numbers block; add the markers {START} … {END} where it belongs.")
-    head, _, rest = current.partition(START)
-    _, _, tail = rest.partition(END)
-    readme.write_text(head + text + tail)
+    write_block(ROOT / "README.md", START, END, text)
 
 
 if __name__ == "__main__":

@@ -213,12 +213,11 @@ class LiveGenerator:
     def generate(self, run: Run, settings: LiveSettings) -> LiveResult:
         """Sample and score, or return the cached result of identical settings (the same object)."""
         settings = self.checked(run, settings)
+        cached = self.lookup(run, settings)
+        if cached is not None:
+            return cached
         key = (self._stamp(run, settings.step), settings)
         with self._lock:
-            if key in self._results:
-                self.hits += 1
-                self._results.move_to_end(key)
-                return self._results[key]
             self.misses += 1
         started = time.perf_counter()
         space = run.config.concept_space
