@@ -187,13 +187,14 @@ def test_the_catalog_lists_sweeps_and_offers_their_cells_as_runs(root: Path, mon
     assert set(catalog.sweep_problems) == {"bad-results", "bad-sweep"}
     for problem in catalog.sweep_problems.values():
         assert "not valid JSON" in problem and "\n" not in problem
-    assert catalog.names == [f"sweep-tiny/{cell}" for cell in CELLS]  # the packed cells have no weights
-    assert all("is missing" in catalog.problems[f"sweep-packed/{cell}"] for cell in CELLS)
+    assert catalog.names == [f"sweep-tiny/{cell}" for cell in CELLS]
+    # The packed cells have no weights: the Sweep view's alone, neither offered nor reported as broken runs.
+    assert not any(name.startswith("sweep-packed/") for name in [*catalog.paths, *catalog.problems])
     opened, get = [], catalog.get
     monkeypatch.setattr(catalog, "get", lambda name, *args: opened.append(name) or get(name, *args))
-    assert len(catalog.names) == 4 and not any(n.startswith("sweep-packed/") for n in opened)  # not retried
+    assert len(catalog.names) == 4 and not any(n.startswith("sweep-packed/") for n in opened)
     assert catalog.cell_run("sweep-tiny", CELLS[1]) == f"sweep-tiny/{CELLS[1]}"
-    assert catalog.cell_run("sweep-packed", CELLS[1]) == f"sweep-packed/{CELLS[1]}"
+    assert catalog.cell_run("sweep-packed", CELLS[1]) is None
     assert catalog.cell_run("sweep-tiny", "nope") is None
     record = catalog.sweep("sweep-packed")
     assert record.results["cells"] == load_results(root / "sweep-tiny")["cells"]  # the same record, no weights

@@ -114,6 +114,10 @@ class RunLayout:
     def report(self) -> Path:
         return self.root / "report"
 
+    def has_checkpoints(self) -> bool:
+        """Whether any checkpoint is stored (a sweep cell packed without weights has none)."""
+        return any(self.checkpoint(0).parent.glob("*.safetensors"))
+
     def is_run(self) -> bool:
         return self.info.is_file()
 

@@ -56,7 +56,9 @@ class RunCatalog:
             if root.is_dir():
                 found += sorted(p for p in root.iterdir() if RunLayout(p).is_run())
                 sweeps += sorted(p for p in root.iterdir() if (p / SWEEP_FILE).is_file())
-        cells = [cell for sweep in sweeps for cell in sorted(sweep.iterdir()) if RunLayout(cell).is_run()]
+        # A cell packed without weights is the Sweep view's alone: it is not offered (nor reported) as a run.
+        cells = [cell for sweep in sweeps for cell in sorted(sweep.iterdir())
+                 if RunLayout(cell).is_run() and RunLayout(cell).has_checkpoints()]
         found += [p for p in self.extra if p not in found and p not in cells] + cells
         paths: dict[str, Path] = {}
         for path in found:
