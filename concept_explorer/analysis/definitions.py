@@ -137,9 +137,10 @@ def summarize_class(
 
 
 def smooth(series: np.ndarray, sigma: float) -> np.ndarray:
-    """NaN-aware Gaussian smoothing over checkpoints (axis 0); sigma in checkpoints, 0 = none."""
+    """NaN-aware Gaussian smoothing over checkpoints (axis 0); sigma in checkpoints, 0 = none (below 0.01 the
+    neighbours' weights underflow to 0 anyway, and squaring 1/sigma could overflow)."""
     series = np.asarray(series, dtype=float)
-    if sigma <= 0 or series.shape[0] < 2:
+    if sigma < 0.01 or series.shape[0] < 2:
         return series.copy()
     index = np.arange(series.shape[0])
     weights = np.exp(-0.5 * ((index[:, None] - index[None, :]) / sigma) ** 2)  # (T, T)
