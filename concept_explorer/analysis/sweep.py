@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ..core.config import RunConfig, field_docs, parse_value, preset, with_overrides
+from ..core.folder_checks import read_json
 from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .probes import Probe, probe_config_for, probe_fits, train_probe
 
@@ -133,12 +134,10 @@ class Sweep:
         file = Path(path) / SWEEP_FILE
         if not file.is_file():
             raise RunFolderError(f"{path} is not a sweep folder: {SWEEP_FILE} is missing.")
-        try:
-            data = json.loads(file.read_text())
-        except ValueError as error:
-            raise RunFolderError(f"{file} is not valid JSON ({error}).") from None
+        where = f"{Path(path).name}/{SWEEP_FILE}"
+        data = read_json(file, where, "run the sweep command again to write it.")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise RunFolderError(f"{file} is not a sweep description of format {FORMAT}.")
+            raise RunFolderError(f"{where} is not a sweep description of format {FORMAT}.")
         return cls(Path(path), data)
 
     def save(self) -> None:

@@ -13,7 +13,6 @@ train / test / capability curves of one grid value as bands over seeds (seeds.ba
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.folder_checks import read_json
 from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .across import RankCorrelation, learning_steps_of, signal_speed_correlation
 from .definitions import CRITERIA
@@ -155,10 +155,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
     file = Path(path) / RESULTS_FILE
     if not file.is_file():
         raise RunFolderError(f"{Path(path).name} has no {RESULTS_FILE}; run its sweep command again to write it.")
-    try:
-        results = json.loads(file.read_text())
-    except ValueError as error:
-        raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} is not valid JSON ({error}).") from None
+    results = read_json(file, f"{Path(path).name}/{RESULTS_FILE}", "run its sweep command again to write it.")
     if not isinstance(results, dict) or results.get("format") != FORMAT or not isinstance(results.get("cells"), list):
         raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} is not a sweep record of format {FORMAT}.")
     return results
