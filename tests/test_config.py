@@ -23,7 +23,9 @@ from concept_explorer.core.config import (
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_json_round_trip_restores_an_equal_config(name: str) -> None:
-    config = with_overrides(preset(name), {"train.checkpoint_steps": (3, 7), "concept_space.concepts": ("size", "bg")})
+    base = preset(name)
+    concepts = base.concept_space.concepts if base.train.mask_concept else ("size", "bg")  # the mask needs colour
+    config = with_overrides(base, {"train.checkpoint_steps": (3, 7), "concept_space.concepts": concepts})
     restored = RunConfig.from_dict(json.loads(config.to_json()))
     assert restored == config
     assert isinstance(restored.model.channels, tuple) and restored.train.checkpoint_steps == (3, 7)

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..core import limits
-from ..core.concepts import CONCEPT_ORDER, ConceptSpace
+from ..core.concepts import CONCEPT_ORDER, ConceptSpace, mask_concept
 from ..core.folder_checks import check_tensors
 from ..core.precision import autocast
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest, safetensors_header
@@ -40,6 +40,11 @@ from .summaries import StepSummary, check_format, read_summary
 
 FAMILIES = ("plain", "overprompt", *(f"intervention-{d}" for d in DIRECTIONS), "patch", "guidance")
 """Method families; an intervention's family names its direction (elicit.DIRECTIONS), so each is its own curve."""
+MASKED = "masked"
+"""The held-out prompt with the run's masked concept left unspecified (train.mask_concept): what the model draws
+for "a triangle" when red triangles' captions omitted their colour. Generated and scored beside the methods, but
+not a family: it asks what an underspecified prompt means, not whether a capability can be elicited, so it never
+enters a capability curve or the best elicitation."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,11 @@ class ElicitConfig:
         if unknown:
             raise ValueError(f"Unknown concept(s) {unknown} to elicit; choose from {list(CONCEPT_ORDER)}.")
 
-    def methods(self, guidance: bool = True) -> list[tuple[str, str, float]]:
+    def methods(self, guidance: bool = True, masked: bool = False) -> list[tuple[str, str, float]]:
         """(key, family, strength) of every generation made per checkpoint and held-out class; guidance only when
-        the run has a null token to guide against."""
-        methods = [("plain", "plain", 0.0)]
+        the run has a null token to guide against; "masked" (the prompt with the run's masked concept left
+        unspecified, MASKED) only when it was trained with masked prompts."""
+        methods = [("plain", "plain", 0.0)] + ([(MASKED, MASKED, 0.0)] if masked else [])
         methods += [(f"overprompt@{s:g}", "overprompt", s) for s in self.overprompt_strengths]
         methods += [(f"intervention-{d}@{s:g}", f"intervention-{d}", s)
                     for d in self.intervention_directions for s in self.intervention_strengths]
@@ -92,11 +98,11 @@ class ElicitConfig:
 @torch.no_grad()
 def method_embeddings(
     model: VDM, space: ConceptSpace, layout: list[tuple[str, str, float, tuple[int, ...]]], config: ElicitConfig,
-    donor: dict[str, torch.Tensor] | None, device: str | torch.device,
+    donor: dict[str, torch.Tensor] | None, device: str | torch.device, mask: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The concept embeddings (M·N, D) and guidance weights (M·N,) of every (method, held-out class) in `layout`,
     N = config.samples rows each, so one sampler call draws them all; computed under the pass's precision, as the
-    sampler would compute them from the prompts."""
+    sampler would compute them from the prompts. `mask`: the concept the MASKED method leaves unspecified."""
     embed = model.denoiser.embedding
     patched = patch_embedding(model, donor).denoiser.embedding if donor is not None else None
     blocks, weights = [], []
@@ -105,6 +111,8 @@ def method_embeddings(
             h = space.class_prompt(code)
             if family == "overprompt":
                 h = overprompt(space, code, {c: strength for c in config.concepts}).h
+            if family == MASKED:
+                h = mask_concept(h, mask)
             h = h[None].repeat(config.samples, 1).to(device)
             e = (patched if family == "patch" else embed)(h)
             if family.startswith("intervention-"):
@@ -157,7 +165,8 @@ def elicit_run(
 
     def row_at(step: int) -> dict:
         model = run.load_model(step, device)
-        methods = config.methods(guidance=run.config.train.p_uncond > 0)
+        mask = run.config.train.mask_concept
+        methods = config.methods(guidance=run.config.train.p_uncond > 0, masked=bool(mask))
         layout = [(key, family, strength, code) for key, family, strength in methods
                   for code in space.heldout_classes()]
         names = [f"{key}/{space.class_label(code)}" for key, _, _, code in layout]
@@ -168,7 +177,7 @@ def elicit_run(
         if all(stored.get(f"{name}/images", torch.empty(0)).shape == shape for name in names):
             images = torch.cat([stored[f"{name}/images"] for name in names])
         else:
-            e, weights = method_embeddings(model, space, layout, config, donor, device)
+            e, weights = method_embeddings(model, space, layout, config, donor, device, mask)
             images = sample_distinct(model, e, weights, settings["sample_steps"], config)
             sampled.add(step)
         tensors: dict[str, torch.Tensor] = {}

@@ -13,6 +13,8 @@ Settings, and how they map onto the core's elicitation functions (elicit.py):
   `direction` says (`elicit.DIRECTIONS`: pairs, orthogonal or at the target).
 - `patch_step`: `elicit.patch_embedding` with the ConceptEmbedding of that checkpoint.
 - `guidance` w: classifier-free guidance, only for runs trained with a null token.
+- `masked`: the run's masked concept (train.mask_concept) left unspecified in the prompt, so its learned mask token
+  stands in (concepts.mask_concept), only for runs trained with masked prompts.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from ..core import limits
-from ..core.concepts import ConceptSpace
+from ..core.concepts import ConceptSpace, mask_concept
 from ..core.precision import resolve_precision
 from ..core.run import Run
 from ..core.sampling import generate
@@ -52,6 +54,7 @@ class LiveSettings:
     direction: str = DEFAULT_DIRECTION  # how each concept's direction d is taken (elicit.DIRECTIONS)
     patch_step: int | None = None
     guidance: float = 1.0
+    masked: bool = False
     seed: int = 0
     samples: int = limits.DEFAULT_SAMPLES
     sample_steps: int = limits.DEFAULT_SAMPLE_STEPS
@@ -84,12 +87,16 @@ class LiveSettings:
         direction = self.direction if strength and any(weights) else DEFAULT_DIRECTION
         guidance = limits.GUIDANCE.check("guidance weight", self.guidance)
         check_guidance(guidance, run.config.train.p_uncond > 0)
+        if not isinstance(self.masked, bool):
+            raise ValueError(f"masked must be true or false, got {limits.shown(self.masked)}.")
+        if self.masked and not run.config.train.mask_concept:
+            raise ValueError(f"{run.name} was not trained with masked prompts, so no concept can be left unspecified.")
         return LiveSettings(
             step=step, concept_vector=vector,
             overprompt=limits.OVERPROMPT.check("overprompt strength", self.overprompt),
             overprompt_concepts=tuple(c for c in concepts if c in self.overprompt_concepts),
             intervention=weights, intervention_strength=strength, projection=self.projection, direction=direction,
-            patch_step=patch, guidance=guidance,
+            patch_step=patch, guidance=guidance, masked=self.masked,
             seed=limits.SEED.check("seed", self.seed),
             samples=limits.SAMPLES.check("sample count", self.samples),
             sample_steps=limits.SAMPLE_STEPS.check("sampling steps", self.sample_steps),
@@ -116,7 +123,7 @@ class LiveResult:
     images: np.ndarray  # (N, 3, R, R) uint8
     coordinates: np.ndarray | None  # (N, K) position per sample and concept; None when the run has no probe
     presence: np.ndarray | None  # (N,) P(an object is drawn)
-    h: np.ndarray  # (11,) the prompt actually used (after overprompting and clipping)
+    h: np.ndarray  # (11,) the prompt actually used (after overprompting and clipping; NaN where masked)
     target: str  # label of the class the settings point at, e.g. '11'
     target_name: str  # e.g. 'blue-small'
     clipped: tuple[str, ...]  # concepts whose prompt was clipped to [0, 1]
@@ -225,6 +232,9 @@ class LiveGenerator:
         prompt = overprompt(space, code, {c: settings.overprompt for c in settings.overprompt_concepts},
                             base=space.prompt_at(settings.concept_vector))
         h, clipped = prompt.h, prompt.clipped
+        mask = run.config.train.mask_concept
+        if settings.masked:
+            h = mask_concept(h, mask)
         model = self.model(run, settings.step, settings.patch_step)
         strengths = {c: settings.intervention_strength * w for c, w in zip(space.concepts, settings.intervention)}
         edit = intervention(model, space, code, strengths, projection=settings.projection,
@@ -236,9 +246,11 @@ class LiveGenerator:
         if probe is not None:
             scores = probe.score(images, space)
             coordinates, presence = scores.position.numpy(), scores.p_present.numpy()
-        notes = ()
+        notes: tuple[str, ...] = ()
         if clipped:
             notes = (f"The prompt for {', '.join(clipped)} left the training range and was clipped to [0, 1].",)
+        if settings.masked:
+            notes += (f"The prompt leaves {mask} unspecified (the run's learned mask token).",)
         result = LiveResult(
             settings=settings, images=images.numpy(), coordinates=coordinates, presence=presence, h=h.numpy(),
             target=space.class_label(code), target_name=space.class_name(code), clipped=clipped,

@@ -166,3 +166,12 @@ class ConceptSpace:
     @property
     def blur_px(self) -> float:
         return self.blur_px_at_32 * self.resolution / 32
+
+
+def mask_concept(h: torch.Tensor, concept: str) -> torch.Tensor:
+    """A copy of h (…, 11) with `concept` left unspecified: NaN in its slots, which no real prompt holds. The
+    embedding of a run trained with masked prompts puts its learned mask token there (core/model.py); one without
+    refuses NaN. Overprompting or any arithmetic on a masked slot keeps it masked."""
+    masked = h.clone()
+    masked[..., H_SLOTS[concept]] = float("nan")
+    return masked

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, vdm_for
 from .limits import shown
-from .vdm import VDM
 
 STATUSES = ("created", "running", "interrupted", "complete", "failed")
 """What the status in a run description can say (training.py writes them)."""
@@ -64,7 +63,7 @@ def read_json(path: Path, where: str, remedy: str) -> Any:
 def expected_shapes(config: RunConfig) -> dict[str, list[int]]:
     """Parameter shapes of the model a config describes, built on the meta device (no memory, no init cost)."""
     with torch.device("meta"):
-        model = VDM(config.model, config.vdm, config.concept_space.resolution)
+        model = vdm_for(config)
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 

@@ -164,6 +164,7 @@ CONFIG_FIELDS: dict[str, Range] = {
     "train.checkpoint_steps": Range(1, 10_000_000, whole=True),
     "train.sample_steps": Range(1, 1000, whole=True),
     "train.seed": Range(0, 2**63 - 4, whole=True),
+    "train.mask_fraction": Range(0, 1),
 }
 """Every numeric field of a run's config (core/config.py), as `section.field` → its range (for a list field, the
 range of each entry); the sections' own checks come on top (e.g. channels divisible by norm_groups). A config that

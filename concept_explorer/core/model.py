@@ -74,15 +74,25 @@ def _mlp(hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(CONDITIONING_DIM, hidden), nn.GELU(), nn.Linear(hidden, out_dim), nn.GELU())
 
 
+MASK_TOKEN_INIT = -2.0
+"""Where a mask token starts, in every slot of h: no image of the data has a negative colour, size or background,
+and overprompting reaches −2 only far past its strengths, so "unspecified" starts apart from every real prompt and
+training moves it where the masked captions put it."""
+
+
 class ConceptEmbedding(nn.Module):
     """h (11) → e, plus a learned null token for classifier-free guidance.
 
     Shared: one Linear → GELU → Linear → GELU. Per block: one such MLP per ResNet block, hidden width = the block's
     width (the authors' sep_mlp), outputs concatenated in block order. Either way e is one vector, so linear
     intervention edits it and patching swaps this module whole. The null token is a dedicated vector in e-space,
-    so "no prompt" never collides with a real h (reference §9.4: −1 and 0 both do)."""
+    so "no prompt" never collides with a real h (reference §9.4: −1 and 0 both do). A run trained with masked
+    prompts also has a learned mask token in h-space: a masked concept's slots take its values (reference §5.4
+    asks for a dedicated value, neither 0 nor −1), so patching carries it along with the rest of the module."""
 
-    def __init__(self, hidden: int, out_dim: int, block_widths: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, hidden: int, out_dim: int, block_widths: tuple[int, ...] = (), mask_token: bool = False
+    ) -> None:
         super().__init__()
         if block_widths:
             self.blocks = nn.ModuleList(_mlp(width, width) for width in block_widths)
@@ -90,9 +100,17 @@ class ConceptEmbedding(nn.Module):
         else:
             self.mlp = _mlp(hidden, out_dim)
         self.null_token = nn.Parameter(torch.zeros(out_dim))
+        if mask_token:
+            self.mask_token = nn.Parameter(torch.full((CONDITIONING_DIM,), MASK_TOKEN_INIT))
 
     def forward(self, h: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        """h: (B, 11); drop: optional (B,) bool, rows replaced by the null token. Returns e (B, D)."""
+        """h: (B, 11), NaN in the slots of a concept the prompt leaves unspecified (concepts.mask_concept); drop:
+        optional (B,) bool, rows replaced by the null token. Returns e (B, D)."""
+        if hasattr(self, "mask_token"):
+            h = torch.where(h.isnan(), self.mask_token.to(h.dtype), h)
+        elif h.isnan().any():
+            raise ValueError("This run was not trained with masked prompts (train.mask_concept), so it has no mask "
+                             "token for a concept left unspecified.")
         e = torch.cat([mlp(h) for mlp in self.blocks], dim=1) if hasattr(self, "blocks") else self.mlp(h)
         if drop is not None:
             e = torch.where(drop[:, None], self.null_token.expand_as(e), e)
@@ -282,10 +300,10 @@ class Denoiser(nn.Module):
     """ε̂(z_t, t, e) = z_t + U-Net(z_t, t, e). The identity path makes ε̂ = z_t at initialisation, which is the
     right answer at high noise (the authors' `CUNet` does the same, reference §3.5)."""
 
-    def __init__(self, config: ModelConfig, resolution: int) -> None:
+    def __init__(self, config: ModelConfig, resolution: int, mask_token: bool = False) -> None:
         super().__init__()
         per_block = config.block_widths if config.conditioning == "per_block" else ()
-        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim, per_block)
+        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim, per_block, mask_token)
         self.backbone = build_backbone(config, resolution)
 
     def forward(self, z: torch.Tensor, t_net: torch.Tensor, e: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,7 @@ from safetensors.torch import load_file
 
 # RunFolderError, safetensors_header and the atomic writes are imported from here by the other layers.
 from .atomic import atomic_save_tensors, atomic_write_bytes, atomic_write_json, temporaries
-from .config import RunConfig
+from .config import RunConfig, vdm_for
 from .folder_checks import (
     RunFolderError,
     check_finite_weights,
@@ -325,7 +325,7 @@ class Run:
 
     def load_model(self, step: int, device: str | torch.device = "cpu") -> VDM:
         """The VDM at a checkpoint, in eval mode."""
-        model = VDM(self.config.model, self.config.vdm, self.config.concept_space.resolution)
+        model = vdm_for(self.config)
         model.load_state_dict(self.load_state(step))
         return model.to(device).eval()
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import RunConfig
+from .concepts import ConceptSpace, mask_concept
+from .config import RunConfig, TrainConfig, vdm_for
 from .precision import autocast
 from .render import render_classes
 from .run import ResumeState, Run, RunFolderError, RunLayout
@@ -39,7 +40,9 @@ class TrainingData:
 def build_data(config: RunConfig) -> TrainingData:
     space, train = config.concept_space, config.train
     generator = torch.Generator().manual_seed(train.seed)
-    images, h, _ = render_classes(space, space.training_classes(), train.train_per_class, generator)
+    images, h, labels = render_classes(space, space.training_classes(), train.train_per_class, generator)
+    if train.mask_fraction > 0:
+        h = mask_captions(h, labels, space, train)
     order = torch.randperm(images.shape[0], generator=generator)
     n_val = max(1, round(train.val_fraction * images.shape[0]))
     val, fit = order[:n_val], order[n_val:]
@@ -47,6 +50,19 @@ def build_data(config: RunConfig) -> TrainingData:
     per_class = max(1, train.heldout_loss_images // len(heldout))
     heldout_images, heldout_h, _ = render_classes(space, heldout, per_class, generator)
     return TrainingData(images[fit], h[fit], images[val], h[val], heldout_images, heldout_h)
+
+
+def mask_captions(h: torch.Tensor, labels: torch.Tensor, space: ConceptSpace, train: TrainConfig) -> torch.Tensor:
+    """h with the masked concept left out (NaN, concepts.mask_concept) of round(f·n) of the masked class's n
+    training images (labels: index into space.training_classes() per row): a fixed set of images whose captions omit the attribute, as real captions do (a strawberry is just
+    "a strawberry"; reference-spec §5.4). The set is drawn from its own generator, so the rest of the data, the
+    initialisation and the training noise are those of the same run without masking."""
+    target = space.training_classes().index(space.parse_class(train.mask_class))
+    rows = torch.nonzero(labels == target).flatten()
+    chosen = torch.randperm(len(rows), generator=torch.Generator().manual_seed(train.seed + 3))
+    masked = torch.zeros(h.shape[0], dtype=torch.bool)
+    masked[rows[chosen[:round(train.mask_fraction * len(rows))]]] = True
+    return torch.where(masked[:, None], mask_concept(h, train.mask_concept), h)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,8 +102,7 @@ class Trainer:
         train = self.config.train
         self.data = build_data(self.config)
         torch.manual_seed(train.seed)  # initialisation and dropout draw from the global RNG
-        resolution = self.config.concept_space.resolution
-        self.model = VDM(self.config.model, self.config.vdm, resolution).to(device)
+        self.model = vdm_for(self.config).to(device)
         self.ema = copy.deepcopy(self.model) if train.ema_decay > 0 else None
         # The fused kernel updates every tensor in one pass: the same AdamW step as torch's CPU default, the per-tensor
         # loop (equal within float rounding, tests/test_speed.py), in 7 ms instead of 27 for the paper model on one

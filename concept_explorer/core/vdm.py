@@ -73,11 +73,13 @@ class LossTerms:
 
 
 class VDM(nn.Module):
-    def __init__(self, model_config: ModelConfig, vdm_config: VDMConfig, resolution: int) -> None:
+    def __init__(
+        self, model_config: ModelConfig, vdm_config: VDMConfig, resolution: int, mask_token: bool = False
+    ) -> None:
         super().__init__()
         self.config = vdm_config
         self.resolution = resolution
-        self.denoiser = Denoiser(model_config, resolution)
+        self.denoiser = Denoiser(model_config, resolution, mask_token)
         self.gamma = LearnedLinearGamma(vdm_config.gamma_min, vdm_config.gamma_max, vdm_config.learned_schedule)
 
     # -- schedule helpers ------------------------------------------------------------------------------------
