@@ -18,6 +18,8 @@ Definitions, each stated once here and used everywhere:
   so (x, y) = (colour position, size position) in the 2x2 task; they do not depend on the criterion.
 - learning step: first checkpoint from which the accuracy stays ≥ threshold for k consecutive checkpoints;
   runs that never get there are "not learned" (censored), never a made-up step (§9.8).
+- training convergence: the latest joint learning step of the training classes (every one of them learned),
+  censored when any is not learned.
 """
 
 from __future__ import annotations
@@ -183,6 +185,15 @@ def learning_step(
         if window.all() and (len(window) == consecutive or i + len(window) == len(steps)):
             return LearningStep(steps[i])
     return LearningStep(None)
+
+
+def training_convergence(training: list[LearningStep]) -> LearningStep:
+    """The step training has converged: the latest learning step of the training classes, i.e. the first
+    checkpoint from which every one of them is learned; censored when any of them never is (then there is no such
+    step, not the run's end)."""
+    if not training or any(not s.learned for s in training):
+        return LearningStep(None)
+    return LearningStep(max(s.step for s in training))
 
 
 @dataclass(frozen=True)

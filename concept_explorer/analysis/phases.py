@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .capability import CapabilityCurves
-from .definitions import LearningStep, Memorization, learning_step, memorization
+from .definitions import LearningStep, Memorization, learning_step, memorization, training_convergence
 from .evaluate import Evaluation
 from .turn import TurningPoint, turning_point
 
@@ -149,8 +149,7 @@ def find_phases(
     label = label or space.class_label(space.heldout_classes()[0])
     learned = class_learning_steps(evaluation, threshold, consecutive)
     training_labels = [space.class_label(c) for c in space.training_classes()]
-    training_steps = [learned[t]["joint"].step for t in training_labels]
-    training = LearningStep(None if None in training_steps else max(training_steps))
+    training = training_convergence([learned[t]["joint"] for t in training_labels])
     c = evaluation.labels.index(label)
     memo = memorization([row[c] for row in evaluation.outcomes], evaluation.steps, training_labels)
     plain = learned[label]["joint"]

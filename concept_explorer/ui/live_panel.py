@@ -29,13 +29,16 @@ LiveState = dict[str, Any] | None
 
 def live_view(dashboard: RunDashboard, result: LiveResult, state: LiveState, large: bool) -> dict[str, Any]:
     """The stepper's `live` prop: the grid (native resolution, upscaled by the browser), the summary, and the
-    samples as plotly traces of concept space (drawn by the same figure code as the stored trajectories)."""
-    traces: list[dict] = []
+    samples as plotly traces of concept space (drawn by the same figure code as the stored trajectories), per plane
+    of concepts (`planes`, only for runs of three or more concepts: the page shows the one the viewer chose)."""
+    planes: list[list[dict]] = [[] for _ in dashboard.planes]
     if state["points"]:
         name = f"live: {result.target_name} @ step {result.settings.step:,}"
-        traces = dashboard.live_traces(np.array(state["points"], dtype=float), name, large)
+        points = np.array(state["points"], dtype=float)
+        planes = [dashboard.live_traces(points, name, large, axes) for axes in dashboard.planes]
     rows = -(-len(result.images) // LIVE_COLUMNS)
-    return {"run": dashboard.run.name, "step": result.settings.step, "traces": traces,
+    return {"run": dashboard.run.name, "step": result.settings.step, "traces": planes[0],
+            **({"planes": planes} if len(planes) > 1 else {}),
             "src": raster.png_data_uri(raster.image_grid(result.images, columns=LIVE_COLUMNS, scale=1, pad=1),
                                        scale=1),
             "rows": [""] * rows, "colors": [], "title": f"Live generation at step {result.settings.step:,}",

@@ -1,11 +1,14 @@
 """The concept-space figure: each class's trajectory through (the position of one concept, of another) over
 checkpoints, with the phases of the held-out class, the current step, a live generation and corner thumbnails.
+With three or more concepts it is drawn once per pair of concepts (`concept_planes`), beside the distance-vs-time
+figure of the held-out classes (reference §4.6).
 
-A pure function of arrays, built as a plain plotly spec like every figure in `plots` (same conventions).
+Pure functions of arrays, built as plain plotly specs like every figure in `plots` (same conventions).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,8 +17,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..analysis.definitions import smooth
+from ..analysis.distance_time import DistanceTime
 from .images import class_colors
-from .plots import PHASE_COLOR, Spec, as_figure, axis_spec, base_layout, font_sizes, json_numbers
+from .plots import PHASE_COLOR, Spec, as_figure, axis_spec, base_layout, font_sizes, json_numbers, message_spec
 
 AXIS_RANGE = (-0.45, 1.45)
 """Positions leave [0, 1] when an attribute overshoots a class mean (training classes spread ±1/8 to ±3/8 around
@@ -24,6 +28,11 @@ MARGIN = 0.3
 """Distance from the unit square of the corner thumbnails' centres and of the live counts."""
 LIVE_JITTER = 0.03
 """Half-width of the seeded jitter on live samples: samples of one class often sit on one spot."""
+
+
+def concept_planes(concepts: int) -> list[tuple[int, int]]:
+    """Every pair of concepts as (x, y) axes, in concept order: (0, 1) first, the plane a 2-concept run has."""
+    return list(itertools.combinations(range(concepts), 2))
 
 
 def _corner(bit: int) -> float:
@@ -201,3 +210,60 @@ def live_traces(
             hovertemplate="live mean<br>%{x:.2f}, %{y:.2f}<extra></extra>",
         ))
     return data
+
+
+HAMMING_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
+"""Marker per Hamming distance from the training classes (1, 2, ...): the held-out classes' kind at a glance."""
+
+
+def distance_time_spec(
+    result: DistanceTime, names: Mapping[str, str], colors: Mapping[str, str], last_step: int, large: bool = False,
+    height: int | None = None, title: str | None = None,
+) -> Spec:
+    """Each held-out class's distance from its corner when training converged (x) against the step it was learned
+    (y), the convergence step as a dashed line. A class never learned is an open marker at the top, above the
+    run's last step, labelled "not learned"; a class that drew no object at convergence has no distance and is left
+    out (the learning-step table lists it). names, colors: class label → name, colour."""
+    if not result.convergence.learned:
+        return message_spec("The training classes were never all learned within this run,<br>so there is no "
+                            "convergence step to measure distances at.", height or 360, large)
+    fonts = font_sizes(large)
+    top = last_step * 1.06  # where the classes never learned are drawn
+    data: list[Spec] = []
+    for hamming in sorted({c.hamming for c in result.classes}):
+        for learned in (True, False):
+            shown = [c for c in result.classes
+                     if c.hamming == hamming and c.learning.learned == learned and math.isfinite(c.distance)]
+            if not shown:
+                continue
+            symbol = HAMMING_SYMBOLS[(hamming - 1) % len(HAMMING_SYMBOLS)] + ("" if learned else "-open")
+            data.append(dict(
+                type="scatter", mode="markers+text", x=json_numbers([c.distance for c in shown]),
+                y=[c.learning.step if learned else top for c in shown], customdata=[c.learning.step for c in shown],
+                name=f"{hamming} bit{'s' if hamming > 1 else ''} from training" + ("" if learned else ", not learned"),
+                text=[names[c.label] + ("" if learned else ": not learned") for c in shown],
+                textposition="top center", textfont=dict(size=fonts["small"]),
+                marker=dict(symbol=symbol, size=18 if large else 14, color=[colors[c.label] for c in shown],
+                            line=dict(width=2.5, color=[colors[c.label] for c in shown] if not learned else "black")),
+                hovertemplate=("%{text}<br>distance at convergence %{x:.2f}<br>" + (
+                    "learned at step %{customdata:,}" if learned else f"not learned by step {last_step:,}")
+                    + "<extra></extra>"),
+            ))
+    converged = result.convergence.step
+    shapes = [dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=converged, y1=converged,
+                   line=dict(color="#333", width=2, dash="dash")),
+              dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=last_step, y1=last_step,
+                   line=dict(color="#aaa", width=1, dash="dot"))]
+    annotations = [dict(x=1, y=converged, xref="paper", yref="y", xanchor="right", yanchor="bottom", showarrow=False,
+                        text=f"training converged (step {converged:,})", font=dict(size=fonts["small"], color="#333")),
+                   dict(x=0, y=last_step, xref="paper", yref="y", xanchor="left", yanchor="bottom", showarrow=False,
+                        text=f"end of the run (step {last_step:,})", font=dict(size=fonts["small"], color="#888"))]
+    distances = [c.distance for c in result.classes if math.isfinite(c.distance)]
+    layout = base_layout(height or (460 if large else 380), large, title)
+    layout.update(
+        xaxis=axis_spec("distance from its corner when training converged", large,
+                        range=[-0.05, max([1.0, *distances]) * 1.1]),
+        yaxis=axis_spec("learned at step", large, range=[0, top * 1.15]), shapes=shapes, annotations=annotations,
+        uirevision="distance-time",
+    )
+    return dict(data=data, layout=layout)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..analysis.capability import CapabilityCurves, capability_curves, load_elicitation, read_elicited_samples
 from ..analysis.definitions import DEFAULT_CRITERION
+from ..analysis.distance_time import DistanceTime, distance_time
 from ..analysis.evaluate import Evaluation
 from ..analysis.phases import (
     GENERALIZATION,
@@ -39,7 +40,7 @@ from ..core.render import render, sample_attributes
 from ..core.run import Run, RunFolderError
 from . import images as raster
 from . import plots
-from .concept_space import concept_space_spec, live_traces
+from .concept_space import concept_planes, concept_space_spec, distance_time_spec, live_traces
 
 PHASE_HELP = dict(zip(PHASE_ORDER, (
     "every training class is generated correctly",
@@ -153,20 +154,64 @@ class RunDashboard:
     def concept_space(
         self, index: int, smoothing: float = 0.0, live_points: np.ndarray | None = None, live_name: str = "live",
         live_faded: bool = False, large: bool = False, height: int | None = None, title: str | None = None,
+        axes: tuple[int, int] = (0, 1),
     ) -> plots.Spec:
+        """The trajectories in the plane of concepts `axes` (one of `planes`; the first two by default)."""
         phases = {name: step for name, step in self.jump_targets.items() if name in HELDOUT_PHASES}
         return concept_space_spec(
-            self.steps, self.labels, self.names, self.evaluation.coordinates, self.heldout, self.axis_titles,
-            current=index, smoothing=smoothing, corner_images=self.corner_images, live_points=live_points,
-            live_name=live_name, live_faded=live_faded, large=large, height=height, title=title, phases=phases,
-            phase_class=self.labels.index(self.phases.label),
+            self.steps, self.labels, self.names, self.evaluation.coordinates, self.heldout,
+            [self.axis_titles[k] for k in axes], current=index, smoothing=smoothing, axes=axes,
+            corner_images=self.corner_images, live_points=live_points, live_name=live_name, live_faded=live_faded,
+            large=large, height=height, title=title, phases=phases, phase_class=self.labels.index(self.phases.label),
             turn=self.phases.turning_point.step if self.phases.turning_point else None,
         )
 
-    def live_traces(self, points: np.ndarray, name: str, large: bool = False) -> list[plots.Spec]:
-        """A live generation's samples (N, K) as the traces `concept_space` draws for them, alone: the page adds
-        them to the concept plot it already shows."""
-        return live_traces(np.asarray(points, dtype=float)[:, :2], name, False, self.axis_titles, large)
+    @property
+    def planes(self) -> list[tuple[int, int]]:
+        """The pairs of concepts concept space is drawn in: one for a 2-concept run, three for 2x2x2."""
+        return concept_planes(len(self.concepts))
+
+    def plane_name(self, axes: tuple[int, int]) -> str:
+        """'colour – size'."""
+        return " – ".join(CONCEPT_NAMES.get(self.concepts[k], self.concepts[k]) for k in axes)
+
+    def live_traces(self, points: np.ndarray, name: str, large: bool = False,
+                    axes: tuple[int, int] = (0, 1)) -> list[plots.Spec]:
+        """A live generation's samples (N, K) as the traces `concept_space` draws for them in the plane `axes`,
+        alone: the page adds them to the concept plot it already shows."""
+        return live_traces(np.asarray(points, dtype=float)[:, list(axes)], name, False,
+                           [self.axis_titles[k] for k in axes], large)
+
+    # -- distance vs time (three or more concepts) ----------------------------------------------------------------
+    @property
+    def distance_time(self) -> DistanceTime:
+        """Each held-out class's distance from its corner when training converged, against its learning step
+        (analysis/distance_time.py), under this dashboard's criterion."""
+        return self.cached(("distance time",), lambda: distance_time(
+            self.evaluation.coordinates, self.steps, self.space.all_classes(),
+            {label: steps["joint"] for label, steps in self.learning.items()}, self.phases.training_learned))
+
+    def distance_time_figure(self, large: bool = False, height: int | None = None) -> plots.Spec:
+        result = self.distance_time
+        rho = (f"ρ = {result.rho:.2f} over {result.points} learned classes" if not np.isnan(result.rho)
+               else f"ρ undefined ({result.points} learned classes with a distance)")
+        return distance_time_spec(
+            result, dict(zip(self.labels, self.names)), dict(zip(self.labels, raster.class_colors(self.heldout))),
+            self.steps[-1], large=large, height=height,
+            title=f"Distance at convergence vs learning step ({self.criterion}): {rho}")
+
+    def learning_table(self) -> dict[str, Any]:
+        """Per class its learning steps (joint and per concept; None = not learned), bits from the training
+        classes and distance from its corner at convergence (None for training classes and where unknown)."""
+        timing = {c.label: c for c in self.distance_time.classes}
+        rows = []
+        for label, name, heldout in zip(self.labels, self.names, self.heldout):
+            learned, held = self.learning[label], timing.get(label)
+            rows.append({"name": name, "heldout": heldout, "bits": held.hamming if held else 0,
+                         "joint": learned["joint"].step, "concepts": [learned[c].step for c in self.concepts],
+                         "distance": round(held.distance, 3) if held and np.isfinite(held.distance) else None})
+        return {"concepts": [CONCEPT_NAMES.get(c, c) for c in self.concepts], "rows": rows,
+                "convergence": self.distance_time.convergence.step}
 
     def accuracy(self, index: int | None, large: bool = False, height: int | None = None) -> plots.Spec:
         panels = ["joint", *self.concepts]

@@ -45,6 +45,18 @@ def step_view(view: RunDashboard, smoothing: float = 0.0, large: bool = False) -
         "seedNote": captions.seed_summary(view),  # under the capability figure; empty without sibling seeds
         "phases": phases,  # in time order (Phases.jump_targets)
         "large": large,
+    } | (three_concepts(view, smoothing, large) if len(view.planes) > 1 else {})
+
+
+def three_concepts(view: RunDashboard, smoothing: float, large: bool) -> dict[str, Any]:
+    """What a run of three or more concepts adds: concept space in every pair of concepts (the page shows one at a
+    time, the first being `figures.concept`), the held-out classes' distance against learning time, and every
+    class's learning steps. A 2-concept run's view has none of these keys."""
+    return {
+        "planes": [{"name": view.plane_name(axes), "axes": list(axes),
+                    "figure": view.concept_space(None, smoothing, large=large, axes=axes)} for axes in view.planes],
+        "distanceTime": view.distance_time_figure(large),
+        "learningTable": view.learning_table(),
     }
 
 

@@ -11,7 +11,7 @@ const NOTIFY_MS = 120;
 const MAX_TILE_PX = 64;
 const PLOT_CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d']};
 const memory = window.ceStepperMemory || (window.ceStepperMemory = {});  // survives a tab re-mount
-const S = {view: null, images: null, index: 0, playing: false, timer: null, notifyTimer: null, live: null,
+const S = {view: null, images: null, index: 0, plane: 0, playing: false, timer: null, notifyTimer: null, live: null,
            liveTraces: [], renders: []};
 window.ceStepper = S;  // for the browser tests and the URL writer
 window.ceStepperJump = (name) => {  // the guided tour's "show me" buttons
@@ -71,10 +71,25 @@ function drawStepLines(box) {
   }).join('');
 }
 
+function drawStepLevel(box) {
+  // The distance-vs-time figure has steps on its y axis: the current step is a horizontal line there.
+  const layout = box._fullLayout;
+  if (!layout || !layout.yaxis) return;
+  const xa = layout.xaxis, ya = layout.yaxis, y = ya.l2p(S.view.steps[S.index]) + ya._offset;
+  overlay(box).innerHTML = `<line x1="${xa._offset}" x2="${xa._offset + xa._length}" y1="${y}" y2="${y}" ` +
+    `stroke="#111" stroke-width="2" stroke-dasharray="4 3"/>`;
+}
+
 function drawOverlays() {
   drawMarkers();
   drawStepLines($('.ce-capability'));
   drawStepLines($('.ce-accuracy'));
+  if (S.view.distanceTime) {
+    drawStepLevel($('.ce-distance'));
+    const step = S.view.steps[S.index];  // the classes learned by this step, in bold
+    root.querySelectorAll('.ce-learning-table tr[data-step]').forEach((row) =>
+      row.classList.toggle('ce-learned', row.dataset.step !== '' && +row.dataset.step <= step));
+  }
 }
 
 function fitSlide() {
@@ -86,20 +101,73 @@ function fitSlide() {
   }
 }
 
-function drawFigures() {
-  const v = S.view;
+function drawConcept() {
+  // Concept space in the chosen plane of concepts (a run of three or more concepts has one per pair).
+  const v = S.view, figure = v.planes ? v.planes[S.plane].figure : v.figures.concept;
   const concept = $('.ce-concept');
   S.liveTraces = [];
-  const layout = {...v.figures.concept.layout};
+  const layout = {...figure.layout};
   if (document.body.classList.contains('present')) {  // one slide: the plot takes the height below the step bar
     layout.height = Math.max(320, window.innerHeight - concept.getBoundingClientRect().top - window.scrollY - 12);
   }
-  Plotly.newPlot(concept, v.figures.concept.data, layout, PLOT_CONFIG).then(fitSlide);
+  Plotly.newPlot(concept, figure.data, layout, PLOT_CONFIG).then(fitSlide);
   concept.on('plotly_click', (event) => {
     const point = event.points[0];
     if (point.curveNumber < v.classes) { play(false); setIndex(point.pointIndex); }
   });
   concept.on('plotly_afterplot', drawMarkers);
+}
+
+function drawPlanes() {
+  // One button per plane of concepts, for runs of three or more concepts; none for a 2-concept run.
+  const box = $('.ce-planes'), planes = S.view.planes || [];
+  box.hidden = !planes.length;
+  box.innerHTML = '';
+  planes.forEach((plane, k) => {
+    const button = document.createElement('button');
+    button.className = 'ce-plane' + (k === S.plane ? ' ce-active' : '');
+    button.textContent = plane.name;
+    button.title = `Concept space in the ${plane.name} plane`;
+    button.addEventListener('click', () => choosePlane(k));
+    box.appendChild(button);
+  });
+}
+
+function choosePlane(k) {
+  S.plane = k;
+  root.querySelectorAll('.ce-plane').forEach((b, j) => b.classList.toggle('ce-active', j === k));
+  drawConcept();
+  if (S.live) showLive(S.live);
+  drawMarkers();
+}
+
+function drawThree() {
+  // The held-out classes' distance against learning time and every class's learning steps (3+ concepts only).
+  const v = S.view, box = $('.ce-three');
+  box.hidden = !v.distanceTime;
+  if (!v.distanceTime) return;
+  const distance = $('.ce-distance');
+  Plotly.newPlot(distance, v.distanceTime.data, v.distanceTime.layout, PLOT_CONFIG)
+    .then(() => drawStepLevel(distance));
+  distance.on('plotly_afterplot', () => drawStepLevel(distance));
+  distance.on('plotly_click', (event) => {  // a learned class: go to the step it was learned at
+    const step = event.points[0].customdata;
+    if (typeof step === 'number') { play(false); setIndex(nearestIndex(step)); }
+  });
+  const t = v.learningTable, cell = (step) => (step === null ? 'not learned' : fmt(step));
+  $('.ce-learning-table').innerHTML = '<table><caption>Learning steps (first of ≥3 checkpoints in a row at ≥80 %' +
+    ' correct); bold: learned by the current step; bits off: from the nearest training class; ' +
+    'distance: from its corner when training converged</caption><tr><th>class</th><th>bits off' +
+    `</th><th>all right</th>${t.concepts.map((c) => `<th>${c}</th>`).join('')}<th>distance</th></tr>` +
+    t.rows.map((r) => `<tr data-step="${r.joint ?? ''}"><td>${r.name}${r.heldout ? ' (held out)' : ''}</td>` +
+      `<td>${r.bits}</td><td>${cell(r.joint)}</td>${r.concepts.map((s) => `<td>${cell(s)}</td>`).join('')}` +
+      `<td>${r.distance === null ? '–' : r.distance.toFixed(2)}</td></tr>`).join('') + '</table>';
+}
+
+function drawFigures() {
+  const v = S.view;
+  drawPlanes();
+  drawConcept();
   // The curves are below the fold: drawn a frame later, so concept space is on screen sooner (page load).
   setTimeout(() => {
     if (S.view !== v) return;  // another run arrived meanwhile
@@ -109,6 +177,7 @@ function drawFigures() {
       box.on('plotly_click', (event) => { play(false); setIndex(nearestIndex(event.points[0].x)); });
       box.on('plotly_afterplot', () => drawStepLines(box));
     }
+    drawThree();
   }, 0);
 }
 
@@ -145,6 +214,7 @@ function drawTrack() {
 function setView(view) {
   if (!view || !view.steps) return;
   const keep = S.view && S.view.run === view.run ? S.view.steps[S.index] : memory[view.run];
+  if (!(S.view && S.view.run === view.run && view.planes && S.plane < view.planes.length)) S.plane = 0;
   S.view = view;
   S.images = null;
   drawTrack();
@@ -265,7 +335,7 @@ function showLive(live) {
   // One redraw (Plotly.react) that swaps the old live traces for the new ones; delete + add would draw twice.
   const concept = $('.ce-concept');
   const kept = concept.data.filter((_, k) => !S.liveTraces.includes(k));
-  const traces = live.run === S.view.run && live.traces ? live.traces : [];
+  const traces = live.run !== S.view.run ? [] : (live.planes ? live.planes[S.plane] : live.traces) || [];
   S.liveTraces = traces.map((_, k) => kept.length + k);
   Plotly.react(concept, [...kept, ...traces], concept.layout, PLOT_CONFIG);
   fadeLive();
