@@ -3,9 +3,11 @@ sweep's figures without opening a single weight file and a bundled sweep needs n
 
     SWEEP/results.json   per finished cell: its grid values and seed, the checkpoints, its classes (labels like
                          "11", names like "blue-small", which are training and which held out), each class's mean
-                         position per checkpoint, and under each criterion the accuracies (every class under plain
-                         prompting; the held-out class under its best elicitation), learning steps per class and
-                         concept, and the phase numbers (seeds.RunNumbers: memorisation, turning point, gap)
+                         position per checkpoint, the first held-out class's mean position under every elicitation
+                         generation (elicited_coordinates), the run's prompt masking, and under each criterion the
+                         accuracies (every class under plain prompting; the held-out class under its best
+                         elicitation), learning steps per class and concept, and the phase numbers
+                         (seeds.RunNumbers: memorisation, turning point, gap)
 
 Then pure functions over that record: learning time against a grid axis with Spearman's ρ (across.py), and the
 train / test / capability curves of one grid value as bands over seeds (seeds.band).
@@ -23,6 +25,7 @@ import numpy as np
 from ..core.folder_checks import read_json
 from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .across import RankCorrelation, learning_steps_of, signal_speed_correlation
+from .capability import load_elicitation
 from .definitions import CRITERIA
 from .evaluate import Evaluation
 from .phases import best_elicitation
@@ -52,6 +55,9 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
         "coordinates": _listed(evaluation.coordinates), "criteria": {},
     }
     elicited = run.layout.elicitation_summary.is_file()  # a sweep run with --no-elicit has plain numbers only
+    train = run.config.train
+    record["mask"] = {"concept": train.mask_concept, "class": train.mask_class, "fraction": train.mask_fraction}
+    record["elicited"] = elicited_coordinates(load_elicitation(run), record["heldout"][0]) if elicited else None
     for criterion in CRITERIA:
         numbers, curves = measure(run, criterion) if elicited else (None, None)
         best = best_elicitation(curves) if curves is not None else None
@@ -63,6 +69,16 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
             "numbers": asdict(numbers) if numbers is not None else None,  # phases need the elicitation pass
         }
     return record
+
+
+def elicited_coordinates(summary: dict[str, Any], label: str) -> dict[str, Any]:
+    """The mean position of held-out class `label` under every generation of an elicitation summary (each method
+    at each strength, and the masked prompt of a run trained with masking): {"steps": [...], "methods": {key:
+    (T, K) with None where nothing was drawn}}; what the underspecification view reads."""
+    steps = [int(s) for s in summary["steps"]]
+    keys = list(summary["per_step"][str(steps[0])]) if steps else []
+    return {"steps": steps, "methods": {key: [summary["per_step"][str(s)][key][label]["coordinates"] for s in steps]
+                                        for key in keys}}
 
 
 def collect_results(sweep: Sweep) -> dict[str, Any]:

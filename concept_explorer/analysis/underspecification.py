@@ -1,0 +1,120 @@
+"""The underspecification experiment (issue 14, reference-spec §5.4), read from a sweep over train.mask_fraction.
+
+Real captions leave attributes out (a strawberry is just "a strawberry"); the paper simulates that by leaving the
+colour out of a fraction f of one shape's prompts (red triangles, class 10 of shape × colour) and asks two things of
+the held-out prompt that *does* specify the colour, "blue triangle" (class 11):
+- intertwining: does "triangle" come to mean "red", so that "blue triangle" is drawn redder as f grows? Read as the
+  masked concept's coordinate of the held-out prompt's samples (0 = the training level, red; 1 = blue), late in
+  training, per f; and as the coordinate the masked prompt itself ("a triangle", colour unspecified) is drawn at;
+- hidden capability: can overprompting, latent intervention or guidance draw a blue triangle before plain prompting
+  does? Read as the plain and the elicited learning steps of the held-out class (seeds.RunNumbers) per f.
+
+Pure functions over the sweep's results.json records (sweep_results.cell_record), so the view needs no weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .across import spearman
+from .capability import MASKED
+
+TAIL = 3
+"""Checkpoints averaged for a "late in training" coordinate: one checkpoint's mean over 32–64 samples moves by
+a few hundredths between neighbours, three steady it without reaching back into the learning phase."""
+
+
+@dataclass(frozen=True)
+class MaskedTrace:
+    """One cell: the masked concept's coordinate of its first held-out class, per checkpoint."""
+
+    fraction: float
+    seed: int
+    concept: str
+    steps: list[int]  # evaluation checkpoints
+    plain: np.ndarray  # (T,) plain prompting (NaN where nothing was drawn)
+    elicited_steps: list[int]  # checkpoints of the elicitation pass
+    methods: dict[str, np.ndarray]  # method key (e.g. "overprompt@1", MASKED) → (T_e,)
+
+
+def _column(rows: list, index: int) -> np.ndarray:
+    return np.array([np.nan if row is None or row[index] is None else row[index] for row in rows], dtype=float)
+
+
+def masked_traces(results: dict[str, Any]) -> list[MaskedTrace]:
+    """Every finished cell trained with masked prompts, in order of (fraction, seed); a one-sentence error when the
+    sweep has none (a sweep made before masking, or of runs without it)."""
+    traces = []
+    for cell in results["cells"]:
+        mask = cell.get("mask") or {}
+        if not mask.get("concept") or cell.get("elicited") is None:
+            continue
+        k = cell["concepts"].index(mask["concept"])
+        held = cell["labels"].index(cell["heldout"][0])
+        plain = _column([row[held] for row in cell["coordinates"]], k)
+        elicited = cell["elicited"]
+        methods = {key: _column(rows, k) for key, rows in elicited["methods"].items() if key != "plain"}
+        traces.append(MaskedTrace(float(mask["fraction"]), int(cell["seed"]), mask["concept"], list(cell["steps"]),
+                                  plain, list(elicited["steps"]), methods))
+    if not traces:
+        raise ValueError("This sweep has no finished cell trained with masked prompts (train.mask_concept) and "
+                         "elicited; make one with `concept-explorer sweep --preset mask --grid "
+                         "train.mask_fraction=0,0.5,1`.")
+    return sorted(traces, key=lambda t: (t.fraction, t.seed))
+
+
+def late(values: np.ndarray, tail: int = TAIL) -> float:
+    """Mean of the last `tail` checkpoints that drew something (NaN when none did)."""
+    drawn = values[~np.isnan(values)]
+    return float(drawn[-tail:].mean()) if len(drawn) else float("nan")
+
+
+@dataclass(frozen=True)
+class FractionRow:
+    """All cells at one fraction f, late in training, as (mean, min, max) over their seeds."""
+
+    fraction: float
+    seeds: list[int]
+    plain: tuple[float, float, float]  # the held-out prompt's masked-concept coordinate, plain prompting
+    masked: tuple[float, float, float] | None  # the masked prompt's ("a triangle") coordinate
+    elicited: dict[str, tuple[float, float, float]]  # per elicitation method key
+    plain_steps: list[int | None]  # per seed, plain prompting's learning step of the held-out class
+    elicited_steps: list[int | None]  # per seed, the earliest step any elicitation method learns it
+
+
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    finite = [v for v in values if not np.isnan(v)]
+    return (float(np.mean(finite)), min(finite), max(finite)) if finite else (np.nan, np.nan, np.nan)
+
+
+def by_fraction(results: dict[str, Any], criterion: str = "strict", tail: int = TAIL) -> list[FractionRow]:
+    """One row per fraction: where the held-out prompt, the masked prompt and each elicitation method put the
+    masked concept late in training, and the plain and elicited learning steps under `criterion`."""
+    traces = masked_traces(results)
+    numbers = {(float(c["mask"]["fraction"]), int(c["seed"])): c["criteria"][criterion]["numbers"]
+               for c in results["cells"] if (c.get("mask") or {}).get("concept")}
+    rows = []
+    for fraction in sorted({t.fraction for t in traces}):
+        cells = [t for t in traces if t.fraction == fraction]
+        keys = [k for k in cells[0].methods if k != MASKED]
+        found = [numbers.get((fraction, t.seed)) or {} for t in cells]
+        rows.append(FractionRow(
+            fraction, [t.seed for t in cells], _spread([late(t.plain, tail) for t in cells]),
+            _spread([late(t.methods[MASKED], tail) for t in cells]) if MASKED in cells[0].methods else None,
+            {k: _spread([late(t.methods[k], tail) for t in cells if k in t.methods]) for k in keys},
+            [n.get("plain") for n in found], [n.get("elicited") for n in found],
+        ))
+    return rows
+
+
+def intertwining_rho(rows: list[FractionRow], which: str = "plain") -> float:
+    """Spearman's ρ between f and the late coordinate of the held-out prompt ("plain") or of the masked prompt
+    ("masked") over the fractions: −1 when every step up in f draws it redder (intertwined), NaN without spread."""
+    pairs = [(r.fraction, (r.plain if which == "plain" else r.masked or (np.nan,))[0]) for r in rows]
+    pairs = [(f, v) for f, v in pairs if not np.isnan(v)]
+    if len(pairs) < 3:
+        return float("nan")
+    return spearman(np.array([f for f, _ in pairs]), np.array([v for _, v in pairs]))
