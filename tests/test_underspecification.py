@@ -59,8 +59,8 @@ def test_traces_read_the_masked_concepts_coordinate_of_the_heldout_prompt() -> N
     first = traces[0]
     assert first.concept == "color" and first.steps == STEPS and math.isnan(first.plain[0])
     assert first.plain[-1] == pytest.approx(0.9)  # the colour axis (k = 1), not the shape axis
-    assert set(first.methods) == {"masked", "overprompt@1"}  # "plain" comes from the evaluation, not twice
-    assert first.methods["masked"][-1] == pytest.approx(0.5)
+    assert set(first.methods) == {"overprompt@1"}  # "plain" comes from the evaluation; f = 0 never trained a token
+    assert traces[2].methods["masked"][-1] == pytest.approx(0.2)
 
 
 def test_rows_per_fraction_give_late_coordinates_over_seeds_and_learning_steps() -> None:
@@ -69,7 +69,7 @@ def test_rows_per_fraction_give_late_coordinates_over_seeds_and_learning_steps()
     zero = rows[0]
     assert zero.seeds == [0, 1]
     assert zero.plain == pytest.approx((0.85, 0.8, 0.9))  # mean, min, max over the two seeds
-    assert zero.masked == pytest.approx((0.45, 0.4, 0.5))
+    assert zero.masked is None and rows[1].masked == pytest.approx((0.2, 0.2, 0.2))
     assert zero.elicited["overprompt@1"] == pytest.approx((1.0, 1.0, 1.0))
     assert zero.plain_steps == [300, 400] and zero.elicited_steps == [200, 200]
     assert rows[2].plain_steps == [None] and rows[2].elicited_steps == [None]
@@ -78,7 +78,7 @@ def test_rows_per_fraction_give_late_coordinates_over_seeds_and_learning_steps()
 def test_intertwining_rho_is_minus_one_when_more_masking_draws_redder() -> None:
     rows = by_fraction(INTERTWINED)
     assert intertwining_rho(rows) == pytest.approx(-1.0)
-    assert intertwining_rho(rows, "masked") == pytest.approx(-1.0)
+    assert math.isnan(intertwining_rho(rows, "masked"))  # only two fractions trained a token
     flat = by_fraction(results([cell(f, 0, 0.9, 0.5, 1.0, 300, 200) for f in (0.0, 0.5, 1.0)]))
     assert math.isnan(intertwining_rho(flat))  # no spread, no claim
     assert math.isnan(intertwining_rho(rows[:2]))  # two fractions are too few for a rank correlation

@@ -56,7 +56,9 @@ def masked_traces(results: dict[str, Any]) -> list[MaskedTrace]:
         held = cell["labels"].index(cell["heldout"][0])
         plain = _column([row[held] for row in cell["coordinates"]], k)
         elicited = cell["elicited"]
-        methods = {key: _column(rows, k) for key, rows in elicited["methods"].items() if key != "plain"}
+        # An f = 0 run's mask token never met a masked prompt in training: its masked generation means nothing.
+        methods = {key: _column(rows, k) for key, rows in elicited["methods"].items()
+                   if key != "plain" and not (key == MASKED and float(mask["fraction"]) == 0)}
         traces.append(MaskedTrace(float(mask["fraction"]), int(cell["seed"]), mask["concept"], list(cell["steps"]),
                                   plain, list(elicited["steps"]), methods))
     if not traces:
