@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ui_runs import tiny_runs
+from ui_runs import tiny_mask_run, tiny_runs
 
 from concept_explorer.analysis.elicit import DEFAULT_DIRECTION
 from concept_explorer.analysis.live import LiveGenerator, LiveResult, LiveSettings
-from concept_explorer.core.concepts import ConceptSpace
+from concept_explorer.core.concepts import H_SLOTS, ConceptSpace
 from concept_explorer.core.run import Run
 
 pytestmark = pytest.mark.slow
@@ -23,6 +23,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     return {name: Run.open(path) for name, path in tiny_runs(tmp_path_factory.mktemp("ui-runs")).items()}
+
+
+@pytest.fixture(scope="module")
+def mask_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return Run.open(tiny_mask_run(tmp_path_factory.mktemp("mask-run")))
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,8 @@ def settings(**changes: object) -> LiveSettings:
     ({"sample_steps": 0}, "sampling steps must be a whole number from 1 to 100"),
     ({"sample_steps": 101}, "sampling steps must be a whole number from 1 to 100"),
     ({"projection": "yes"}, "projection must be true or false"),
+    ({"masked": "yes"}, r"^masked must be true or false, got 'yes'\.$"),
+    ({"masked": True}, r"^plain was not trained with masked prompts, so no concept can be left unspecified\.$"),
     ({"direction": "sideways"}, r"^Unknown direction 'sideways' for the intervention; choose pairs, orthogonal or "
                                 r"target\.$"),
 ])
@@ -67,6 +74,15 @@ def test_bad_settings_are_one_clear_sentence(runs, generator, changes, message):
 def test_guidance_is_accepted_for_a_run_with_a_null_token(runs, generator):
     result = generator.generate(runs["cfg"], settings(guidance=3.0))
     assert result.images.shape == (3, 3, 8, 8) and result.images.dtype == np.uint8
+
+
+def test_a_masked_prompt_leaves_the_runs_masked_concept_to_its_mask_token(mask_run, generator):
+    full = generator.generate(mask_run, settings(seed=3))
+    masked = generator.generate(mask_run, settings(seed=3, masked=True))
+    assert not np.array_equal(masked.images, full.images)  # the same seed: only the prompt differs
+    assert np.isnan(masked.h[H_SLOTS["color"]]).all() and np.isfinite(masked.h[H_SLOTS["shape"]]).all()
+    assert masked.notes == ("The prompt leaves color unspecified (the run's learned mask token).",) and not full.notes
+    assert generator.generate(mask_run, settings(seed=3, masked=True)) is masked  # cached apart from the full prompt
 
 
 def test_result_carries_images_and_per_sample_concept_coordinates(runs, generator):

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
-from ui_runs import launched_app, tiny_config  # noqa: E402
+from ui_runs import launched_app, tiny_config, tiny_mask_run  # noqa: E402
 
 from concept_explorer.analysis.elicit import DEFAULT_DIRECTION
 from concept_explorer.ui import train_tab  # noqa: E402
@@ -73,6 +74,16 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def client(app) -> Client:
     return app[1]
+
+
+@pytest.fixture
+def mask_run(app, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The tiny run trained with masked prompts, offered by the app for one test (its name), then taken off again so
+    the other tests' run list holds."""
+    catalog = app[0].explorer.catalog
+    path = tiny_mask_run(tmp_path_factory.mktemp("mask-run"))
+    yield catalog.add(path)
+    catalog.forget([path])
 
 
 def one_sentence(message: str) -> str:
@@ -313,6 +324,33 @@ def test_generate_sends_live_samples_to_the_stepper(client):
         client, "plain", 2, 0.0, False, "strict", *controls(samples=99), api_name="/generate")
     skipped = client.predict(False, "plain", 2, 0.0, False, "strict", *controls(), api_name="/generate_on_step")
     assert skipped["__type__"] == "update" and "live" not in skipped.get("props", {})  # not following: no change
+
+
+def test_the_masked_prompt_control_follows_the_run_the_link_and_the_api(client, mask_run):
+    session = Client(client.src, verbose=False)
+    label = "leave a concept unspecified (masked prompt)"  # as the API page names it: the first run has no masking
+    shown = by_label(session, "/select_run", session.predict(mask_run, 2, "strict", api_name="/select_run"))[label]
+    assert (shown["visible"], shown["value"]) == (True, False)
+    assert shown["label"] == "leave colour unspecified (masked prompt)"
+    hidden = by_label(session, "/select_run", session.predict("plain", 2, "strict", api_name="/select_run"))[label]
+    assert hidden["visible"] is False
+    full = stepper(client.predict(mask_run, 2, 0.0, False, "strict", *controls(), api_name="/generate"), "live")
+    masked = stepper(client.predict(mask_run, 2, 0.0, False, "strict", *controls(masked=True), api_name="/generate"),
+                     "live")
+    assert masked["src"] != full["src"] and "masked prompt" not in full["summary"]
+    assert ", masked prompt. " in masked["summary"]
+    assert masked["summary"].endswith("The prompt leaves color unspecified (the run's learned mask token).")
+    assert "plain was not trained with masked prompts, so no concept can be left unspecified." == error_of(
+        client, "plain", 2, 0.0, False, "strict", *controls(masked=True), api_name="/generate")
+    assert "masked must be true or false, got 'yes'." == error_of(
+        client, mask_run, 2, 0.0, False, "strict", *controls(masked="yes"), api_name="/generate")
+    query = client.predict(mask_run, 1, "", 0.0, False, "strict", *controls(masked=True), api_name="/view_query")
+    assert "masked=1" in query.split("&")
+    for run, restored in ((mask_run, True), ("plain", False)):  # a run without masking drops it
+        response = http_run(client, "/load_view", {"data": []}, query=f"run={run}&masked=1")
+        assert response.status_code == 200, response.text
+        update = response.json()["data"][VIEW_CONTROLS.index("masked")]
+        assert (update["value"], update["visible"]) == (restored, restored), run
 
 
 def test_prompt_class_and_direction_controls(client):

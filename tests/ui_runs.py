@@ -3,6 +3,8 @@
 Runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): `plain` without and `cfg` with a
 null token (so the guidance control shows), at different colour signals (for side-by-side comparison); `plain`'s
 seed sibling `plain-seed1` sits beside it (a seed group of two, for the seed bands) but is not offered by the app.
+`tiny_mask_run` is the mask preset's design at that size (shape × colour, half of class 10's colour left out of the
+prompt), for the masked-prompt control.
 Each gets a probe trained for a handful of steps; evaluation and elicitation sample with 3 steps and 4 images.
 `tiny_sweep` is a finished sweep of that run over Δcolor 0.3, 0.5 and seeds 0, 1 (four cells, about 20 s).
 """
@@ -79,6 +81,22 @@ def tiny_sweep(root: Path) -> Path:
 
 
 _SWEEP: dict[str, Path] = {}
+
+MASK = {"concept_space__concepts": ("shape", "color"), "train__mask_concept": "color", "train__mask_class": "10",
+        "train__mask_fraction": 0.5}
+"""The mask preset's underspecification (core/config.mask_preset) on the tiny run."""
+
+
+def tiny_mask_run(root: Path) -> Path:
+    """The tiny run trained with masked prompts (its folder, named `mask`), built on first use and shared like the
+    runs; no app offers it unless a test adds it."""
+    if not _MASKED:
+        torch.set_num_threads(1)
+        _MASKED["mask"] = make_run(root / "mask", tiny_config(**MASK))
+    return _MASKED["mask"]
+
+
+_MASKED: dict[str, Path] = {}
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from ..views.run_view import RunDashboard
 from ..views.sweep_view import concept_name
 from . import text
 from .explorer import Explorer
+from .runs import mask_label
 from .settings import DIRECTION_CHOICES, DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
 from .stepper import stepper_component
 from .sweep_tab import NO_SWEEP, SWEEP_HELP, SweepTab
@@ -114,6 +115,8 @@ def generation_panel(first: RunDashboard) -> Components:
             panel["guidance"] = gr.Slider(*limits.GUIDANCE.bounds, value=default.guidance, step=0.25,
                                           label="guidance weight", visible=first.supports_guidance,
                                           elem_id="guidance")
+            panel["masked"] = gr.Checkbox(default.masked, label=mask_label(first), visible=first.supports_masking,
+                                          elem_id="masked")
         with gr.Row():
             panel["seed"] = gr.Number(default.seed, label="seed", precision=0, minimum=0, elem_id="seed",
                                       min_width=90)

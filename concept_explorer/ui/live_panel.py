@@ -101,6 +101,8 @@ def _live_summary(result: LiveResult, criterion: str) -> str:
         parts.append(f"embedding from step {s.patch_step:,}")
     if s.guidance != 1.0:
         parts.append(f"guidance {s.guidance:g}")
+    if s.masked:  # which concept it leaves open is the result's note
+        parts.append("masked prompt")
     text = ", ".join(parts) + f". {result.summary(criterion)} ({criterion} criterion; {s.samples} samples, {s.sample_steps} sampling steps, seed "
     text += f"{s.seed}; {result.seconds:.2f} s)"
     for note in result.notes:

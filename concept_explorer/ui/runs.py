@@ -9,14 +9,14 @@ import gradio as gr
 from ..core.concepts import CONCEPT_ORDER, LEVEL_NAMES
 from ..core.run import RunFolderError
 from ..views import captions
-from ..views.run_view import RunDashboard
+from ..views.run_view import CONCEPT_NAMES, RunDashboard
 from .common import user_errors
 from .explorer import Explorer
 from .settings import DIRECTION_CUSTOM, NONE_PATCH
 
 RUN_DEPENDENT = ("checkpoint", "run_info", "learning", *CONCEPT_ORDER,
-                 *(f"w_{c}" for c in CONCEPT_ORDER), "overprompt_along", "direction", "patch", "guidance", "run",
-                 "prompt_class")
+                 *(f"w_{c}" for c in CONCEPT_ORDER), "overprompt_along", "direction", "patch", "guidance", "masked",
+                 "run", "prompt_class")
 """The names of the controls `run_controls` updates: the outputs of every event that switches runs."""
 
 
@@ -36,6 +36,7 @@ def run_controls(dashboard: RunDashboard, index: int, runs: list[str], name: str
     updates["patch"] = gr.update(choices=[("none", NONE_PATCH)] + [(f"step {s}", str(s)) for s in dashboard.run.steps],
                                  value=NONE_PATCH)
     updates["guidance"] = gr.update(visible=dashboard.supports_guidance, value=1.0)
+    updates["masked"] = gr.update(visible=dashboard.supports_masking, value=False, label=mask_label(dashboard))
     updates["run"] = gr.update(choices=runs, value=name)
     updates["prompt_class"] = gr.update(
         choices=[f"{label} {name}" for label, name in zip(dashboard.labels, dashboard.names)], value=None)
@@ -65,6 +66,13 @@ class Runs:
     def select_criterion(self, run: str, criterion: str) -> str:
         """The learning steps under the chosen criterion (the panels follow in the events after this one)."""
         return captions.learning_summary(self.explorer.dashboard(run, criterion))
+
+
+def mask_label(dashboard: RunDashboard) -> str:
+    """The masked-prompt checkbox's label names the concept the run's mask token stands in for, so the viewer knows
+    which concept the prompt then leaves open."""
+    concept = dashboard.run.config.train.mask_concept
+    return f"leave {CONCEPT_NAMES.get(concept, concept or 'a concept')} unspecified (masked prompt)"
 
 
 def _axis_label(concept: str) -> str:

@@ -58,6 +58,7 @@ class GenerationSettings:
     projection: bool = setting(False, Flag("proj"))
     patch: str = setting(NONE_PATCH, StepText("patch", limits.STEP))
     guidance: float = setting(1.0, Number("cfg", limits.GUIDANCE))
+    masked: bool = setting(False, Flag("masked"))  # leave the run's masked concept unspecified (train.mask_concept)
     seed: float = setting(0, Number("seed", limits.SEED))
     samples: float = setting(limits.DEFAULT_SAMPLES, Number("n", limits.SAMPLES))
     sample_steps: float = setting(limits.DEFAULT_SAMPLE_STEPS, Number("ss", limits.SAMPLE_STEPS))
@@ -101,18 +102,21 @@ class GenerationSettings:
             step=dashboard.steps[dashboard.check_index(index)], concept_vector=tuple(positions[c] for c in concepts),
             overprompt=self.overprompt, overprompt_concepts=tuple(self.overprompt_along or ()),
             intervention=tuple(weights[c] for c in concepts), intervention_strength=self.strength,
-            projection=bool(self.projection), direction=self.direction_kind, patch_step=patch_step, guidance=self.guidance, seed=self.seed,
-            samples=self.samples, sample_steps=self.sample_steps,
+            projection=bool(self.projection), direction=self.direction_kind, patch_step=patch_step,
+            guidance=self.guidance, masked=self.masked, seed=self.seed, samples=self.samples,
+            sample_steps=self.sample_steps,
         )
 
     def fitted_to(self, dashboard: RunDashboard) -> GenerationSettings:
-        """These settings with what the run cannot use replaced (other concepts, steps it lacks, guidance)."""
+        """These settings with what the run cannot use replaced (other concepts, steps it lacks, guidance, a masked
+        prompt)."""
         concepts = dashboard.concepts
         return replace(
             self, overprompt_along=[c for c in self.overprompt_along if c in concepts],
             direction=self.direction if self.direction in (*concepts, DIRECTION_CUSTOM) else concepts[0],
             patch=self.patch if self.patch in {str(s) for s in dashboard.run.steps} else NONE_PATCH,
             guidance=self.guidance if dashboard.supports_guidance else 1.0,
+            masked=self.masked if dashboard.supports_masking else False,
         )
 
     def for_link(self) -> GenerationSettings:

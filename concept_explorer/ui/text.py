@@ -40,8 +40,9 @@ GENERATION_HELP = (
     "embeddings of two prompts that differ in that concept, taken over the training pairs (*pairs*), with the other "
     "concepts' directions projected out (*orthogonal*), or at the target's own levels (*target*); *embedding "
     "patching* borrows the embedding layer of another checkpoint; *guidance* (runs trained with a null token) "
-    "scales classifier-free guidance. The summary counts hits under the criterion chosen at the top. Images update "
-    "when you release a slider; results are cached."
+    "scales classifier-free guidance; *leave … unspecified* (runs trained with masked prompts) leaves the masked "
+    "concept out of the prompt, so the run's learned mask token stands in for it. The summary counts hits under the "
+    "criterion chosen at the top. Images update when you release a slider; results are cached."
 )
 
 CAPABILITY_HELP = (

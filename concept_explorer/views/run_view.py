@@ -134,6 +134,11 @@ class RunDashboard:
     def supports_guidance(self) -> bool:
         return self.run.config.train.p_uncond > 0
 
+    @property
+    def supports_masking(self) -> bool:
+        """Only a run trained with masked prompts has a mask token to stand in for its masked concept."""
+        return bool(self.run.config.train.mask_concept)
+
     def nearest_index(self, step: float) -> int:
         """Index of the evaluated checkpoint nearest to `step` (ties go to the earlier one)."""
         return int(np.argmin([abs(s - step) for s in self.steps]))
