@@ -1,0 +1,90 @@
+"""The README's underspecification numbers, computed from the bundled f sweep's stored record (never typed by hand).
+
+    .venv/bin/python scripts/mask_numbers.py [--sweep checkpoints/sweep-mask]     # print the block
+    .venv/bin/python scripts/mask_numbers.py --write                              # into README.md
+
+Per masked fraction f (mean [min–max] over the seeds finished), late in training (the mean of the last three
+checkpoints that drew something, underspecification.TAIL): the colour coordinate of "blue triangle" samples under
+plain prompting, under each elicitation method, and of the masked prompt "triangle" (colour unspecified); then
+plain and elicited learning steps of blue triangles under both criteria, and Spearman ρ between f and the plain
+colour (−1: every step up in f draws blue triangles redder). tests/test_numbers.py checks that README.md holds
+exactly what this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from readme_block import write_block  # noqa: E402
+
+from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
+from concept_explorer.analysis.underspecification import TAIL, by_fraction, intertwining_rho  # noqa: E402
+from concept_explorer.views.plots import method_label  # noqa: E402
+
+BUNDLED = ROOT / "checkpoints" / "sweep-mask"
+START, END = "<!-- mask-numbers:start (scripts/mask_numbers.py --write) -->", "<!-- mask-numbers:end -->"
+
+
+def spread(triple: tuple[float, float, float] | None, seeds: int) -> str:
+    if triple is None or math.isnan(triple[0]):
+        return "—"
+    mean, low, high = triple
+    return f"{mean:.2f}" if seeds == 1 or math.isclose(low, high) else f"{mean:.2f} [{low:.2f}–{high:.2f}]"
+
+
+def steps(values: list[int | None]) -> str:
+    return ", ".join("never" if s is None else f"{s:,}" for s in values)
+
+
+def generate(sweep: Path = BUNDLED) -> str:
+    results = load_results(sweep)
+    rows = by_fraction(results, "strict")
+    methods = sorted({k for r in rows for k in r.elicited})
+    seeds = sorted({s for r in rows for s in r.seeds})
+    final = sorted({c["steps"][-1] for c in results["cells"]})
+    lines = [START, "",
+             f"Bundled `{sweep.name}`: {len(results['cells'])} cells, f ∈ {{{', '.join(f'{r.fraction:g}' for r in rows)}}}"
+             f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, {', '.join(f'{s:,}' for s in final)}"
+             f" steps. Colour coordinate of the samples (0 = red, 1 = blue), mean of the last {TAIL} checkpoints:", "",
+             "| f | blue triangle, plain | " + " | ".join(f"blue triangle, {method_label(m)}" for m in methods)
+             + " | triangle, colour masked |", "|---" * (3 + len(methods)) + "|"]
+    for r in rows:
+        n = len(r.seeds)
+        lines.append(f"| {r.fraction:g} | {spread(r.plain, n)} | "
+                     + " | ".join(spread(r.elicited.get(m), n) for m in methods) + f" | {spread(r.masked, n)} |")
+    lines += ["", "Learning step of blue triangles (both concepts right at 3 checkpoints in a row, ≥ 0.8):", "",
+              "| f | " + " | ".join(f"plain ({c}) | best elicitation ({c})" for c in CRITERIA) + " |",
+              "|---" * (1 + 2 * len(CRITERIA)) + "|"]
+    by_criterion = {c: by_fraction(results, c) for c in CRITERIA}
+    for k, r in enumerate(rows):
+        cells = [f"{steps(by_criterion[c][k].plain_steps)} | {steps(by_criterion[c][k].elicited_steps)}"
+                 for c in CRITERIA]
+        lines.append(f"| {r.fraction:g} | " + " | ".join(cells) + " |")
+    rho, rho_masked = intertwining_rho(rows), intertwining_rho(rows, "masked")
+    lines += ["", f"Spearman ρ between f and the late colour of blue triangles: {rho:+.2f} (plain prompting); of the "
+              f"masked prompt: " + ("—" if math.isnan(rho_masked) else f"{rho_masked:+.2f}") + ".", "", END]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", type=Path, default=BUNDLED)
+    parser.add_argument("--write", action="store_true", help="replace the block in README.md")
+    args = parser.parse_args()
+    text = generate(args.sweep)
+    if args.write:
+        write_block(ROOT / "README.md", START, END, text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
