@@ -223,7 +223,7 @@ def test_without_a_sweep_the_tab_says_how_to_make_one(tmp_path: Path) -> None:
     tab = SweepTab(SimpleNamespace(catalog=RunCatalog(roots=[tmp_path])))
     caption, *figures = tab.sweep_figures("", None, None, [], "plain", None, "strict", False)
     assert MAKE_SWEEP in caption and caption.startswith("No sweep on this server yet.")
-    assert len(figures) == 3 and tab.select_sweep("", None, None, [], None, None) == {}
+    assert len(figures) == 3 and tab.select_sweep("", None, None, [], None, None, None) == {}
 
 
 # -- the Sweep tab through the API ---------------------------------------------------------------------------------
@@ -248,15 +248,16 @@ def error_of(client: Client, *args: object, api_name: str) -> str:
 
 
 def test_opening_the_tab_fills_its_controls(client: Client) -> None:
-    sweep, axis, label, concepts, value, cell = client.predict("", None, None, [], None, None,
-                                                               api_name="/select_sweep")
+    sweep, axis, label, concepts, value, cell, fraction = client.predict("", None, None, [], None, None, None,
+                                                                         api_name="/select_sweep")
     assert sweep["value"] == "sweep-packed" and [c[1] for c in sweep["choices"]] == ["sweep-packed", "sweep-tiny"]
     assert axis["value"] == FIELD and axis["visible"] is False  # one axis: nothing to choose
     assert label["value"] == "11" and ["blue-small (held out)", "11"] in label["choices"]
     assert concepts["value"] == ALL
     assert [c[1] for c in value["choices"]] == ["0.3", "0.5"]
     assert cell["choices"][0] == ["Δcolor 0.3 · seed 0 (no weights here)", CELLS[0]]
-    tiny = client.predict("sweep-tiny", FIELD, "01", ["size"], "0.3", CELLS[2], api_name="/select_sweep")
+    assert fraction["choices"] == [] and fraction["value"] is None  # no masked runs: the view stays hidden
+    tiny = client.predict("sweep-tiny", FIELD, "01", ["size"], "0.3", CELLS[2], None, api_name="/select_sweep")
     assert (tiny[2]["value"], tiny[3]["value"], tiny[4]["value"], tiny[5]["value"]) == ("01", ["size"], "0.3",
                                                                                        CELLS[2])
     assert tiny[5]["choices"][2] == ["Δcolor 0.5 · seed 0", CELLS[2]]

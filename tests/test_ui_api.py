@@ -39,11 +39,13 @@ PUBLIC = {
     "/generate", "/prompt_class", "/show_weights", "/view_query", "/train_start", "/train_cancel", "/train_poll",
     "/open_trained", "/export_grid", "/export_gif", "/export_csv", "/export_json",
     "/select_sweep", "/sweep_figures", "/open_sweep_cell",  # the Sweep tab (tests/test_sweep_view.py)
+    "/mask_figures",  # its underspecification view (tests/test_underspecification.py)
 }
 CHAINED = {*(f"/{switch}_{step}" for switch in ("load_view", "select_run", "select_criterion", "open_trained",
                                                 "open_sweep_cell")
              for step in ("view", "images", "compare", "generate")),
-           "/open_trained_select", "/prompt_class_generate", "/select_sweep_figures", "/open_sweep_cell_select"}
+           "/open_trained_select", "/prompt_class_generate", "/select_sweep_figures", "/open_sweep_cell_select",
+           "/select_mask_figures"}
 """Follow-up steps of chained events: callable by name, left out of the API page."""
 PNG_URI = "data:image/png;base64,"
 RUNS = "available runs: plain, cfg, short."

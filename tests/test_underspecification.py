@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pytest
+from ui_runs import tiny_mask_sweep
 
+from concept_explorer.analysis.capability import MASKED
+from concept_explorer.analysis.sweep_results import load_results
 from concept_explorer.analysis.underspecification import by_fraction, intertwining_rho, late, masked_traces
+from concept_explorer.ui.sweep_tab import SweepTab
+from concept_explorer.views.catalog import RunCatalog
 from concept_explorer.views.masking_view import TABLE_HEADERS, masking_specs
 
 STEPS = [100, 200, 300, 400, 500]
@@ -109,3 +119,45 @@ def test_the_view_draws_the_chosen_cell_and_every_fraction() -> None:
     assert table[2][-2:] == ["never", "never"] and table[0][-2] == "300, 400"
     other_seed, _, _ = masking_specs(INTERTWINED, 0.0, seed=1)
     assert "seed 1" in other_seed["layout"]["title"]["text"]
+
+
+# -- a real f sweep, end to end ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mask_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_mask_sweep(tmp_path_factory.mktemp("mask-sweep"))
+
+
+@pytest.mark.slow
+def test_a_masked_sweep_records_the_masked_prompt_and_the_view_reads_it(mask_sweep: Path) -> None:
+    """Training with masked prompts, the elicitation pass's masked generation and the sweep record, through the
+    sweep command's own machinery: the tiny cells are untrained, so only the plumbing is checked, not the science."""
+    results = load_results(mask_sweep)
+    assert [c["mask"] for c in results["cells"]] == [{"concept": "color", "class": "10", "fraction": f}
+                                                     for f in (0.0, 1.0)]
+    for cell in results["cells"]:
+        assert MASKED in cell["elicited"]["methods"] and cell["elicited"]["steps"] == cell["steps"]
+    traces = masked_traces(results)
+    assert MASKED not in traces[0].methods and MASKED in traces[1].methods  # f = 0 never trained its token
+    assert len(traces[1].methods[MASKED]) == len(traces[1].elicited_steps)
+    rows = by_fraction(results)
+    assert [r.fraction for r in rows] == [0.0, 1.0] and rows[0].masked is None
+
+
+@pytest.mark.slow
+def test_the_sweep_tab_shows_the_view_only_for_a_masked_sweep(mask_sweep: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(mask_sweep, root / "sweep-mask")
+    tab = SweepTab(SimpleNamespace(catalog=RunCatalog(roots=[root]), public_roots=lambda: [root]))
+    controls = tab.select_sweep("sweep-mask", None, None, None, None, None, None)
+    assert controls["mask_fraction"]["choices"] == ["0", "1"] and controls["mask_fraction"]["value"] == "1"
+    group, trace, across, table = tab.mask_figures("sweep-mask", "0", "lenient", True)
+    assert group["visible"] is True
+    assert json.loads(trace.plot)["layout"]["title"]["text"].startswith("f = 0, seed 0: what triangle-blue")
+    assert json.loads(across.plot)["data"][0]["x"] == [0.0, 1.0]
+    assert table.splitlines()[0] == "| " + " | ".join(TABLE_HEADERS) + " |" and len(table.splitlines()) == 4
+    with pytest.raises(gr.Error, match="No finished cell has the masked fraction f = 0.3"):
+        tab.mask_figures("sweep-mask", "0.3", "strict", False)
+    plain = tmp_path / "plain-runs"
+    plain.mkdir()
+    empty = SweepTab(SimpleNamespace(catalog=RunCatalog(roots=[plain])))
+    assert empty.mask_figures("", None, "strict", False)[0]["visible"] is False  # no sweep: the view stays hidden

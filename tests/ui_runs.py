@@ -4,7 +4,7 @@ Runs of the shrunken cpu preset (8 px, 8-16 U-Net, 6 steps, checkpoints 2/4/6): 
 null token (so the guidance control shows), at different colour signals (for side-by-side comparison); `plain`'s
 seed sibling `plain-seed1` sits beside it (a seed group of two, for the seed bands) but is not offered by the app.
 `tiny_mask_run` is the mask preset's design at that size (shape × colour, half of class 10's colour left out of the
-prompt), for the masked-prompt control.
+prompt), for the masked-prompt control; `tiny_mask_sweep` that design at f = 0 and 1, for the underspecification view.
 Each gets a probe trained for a handful of steps; evaluation and elicitation sample with 3 steps and 4 images.
 `tiny_sweep` is a finished sweep of that run over Δcolor 0.3, 0.5 and seeds 0, 1 (four cells, about 20 s).
 """
@@ -90,13 +90,31 @@ MASK = {"concept_space__concepts": ("shape", "color"), "train__mask_concept": "c
 def tiny_mask_run(root: Path) -> Path:
     """The tiny run trained with masked prompts (its folder, named `mask`), built on first use and shared like the
     runs; no app offers it unless a test adds it."""
-    if not _MASKED:
+    if "mask" not in _MASKED:
         torch.set_num_threads(1)
         _MASKED["mask"] = make_run(root / "mask", tiny_config(**MASK))
     return _MASKED["mask"]
 
 
 _MASKED: dict[str, Path] = {}
+
+
+def tiny_mask_sweep(root: Path) -> Path:
+    """A finished sweep of the tiny masked run over train.mask_fraction 0 and 1, seed 0 (two cells): every cell
+    trained with masked prompts, evaluated and elicited (the masked prompt drawn too), its record written; built on
+    first use and shared."""
+    if "sweep" not in _MASKED:
+        torch.set_num_threads(1)
+        base = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY_OVERRIDES.items()}
+        base |= {k.replace("__", "."): list(v) if isinstance(v, tuple) else v for k, v in MASK.items()}
+        sweep = Sweep.create(root / "sweep-mask", "mask", base, {"train.mask_fraction": [0.0, 1.0]}, [0],
+                             sample_steps=3)
+        config = with_overrides(cpu_preset(), TINY_OVERRIDES | {"concept_space.concepts": ("shape", "color")})
+        train_probe(dataclasses.replace(probe_config_for(config.concept_space), steps=3, batch_size=16, width=8),
+                    progress=False).save(sweep.probe_path)
+        run_sweep(sweep, workers=1, threads=1, report=lambda line: None)
+        _MASKED["sweep"] = sweep.path
+    return _MASKED["sweep"]
 
 
 def free_port() -> int:

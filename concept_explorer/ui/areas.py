@@ -20,7 +20,7 @@ from .explorer import Explorer
 from .runs import mask_label
 from .settings import DIRECTION_CHOICES, DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
 from .stepper import stepper_component
-from .sweep_tab import NO_SWEEP, SWEEP_HELP, SweepTab
+from .sweep_tab import MASK_HELP, NO_SWEEP, SWEEP_HELP, SweepTab
 from .train_tab import TrainTab
 
 Components = dict[str, Block]
@@ -180,6 +180,15 @@ def sweep_tab(sweeps: SweepTab) -> Components:
                     area["sweep_open"] = gr.Button("Open in Explore", elem_id="sweep-open")
                 with gr.Column(scale=3, min_width=320):
                     area["sweep_curves"] = gr.Plot(show_label=False, elem_id="sweep-curves")
+            with gr.Column(visible=False, elem_id="mask-view") as area["mask_group"]:
+                gr.Markdown(MASK_HELP, elem_classes=["ce-help"])
+                area["mask_fraction"] = gr.Radio([], label="masked fraction f", elem_id="mask-fraction")
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        area["mask_trace"] = gr.Plot(show_label=False, elem_id="mask-trace")
+                    with gr.Column(scale=1, min_width=320):
+                        area["mask_across"] = gr.Plot(show_label=False, elem_id="mask-across")
+                area["mask_table"] = gr.Markdown("", elem_id="mask-table")
     return area
 
 

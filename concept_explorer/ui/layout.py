@@ -187,18 +187,24 @@ def wire_train(page: Page, trainer: TrainTab) -> None:
             ["train_status", "train_plot", "train_timer", "train_open"], api_name="train_poll", **INSTANT)
 
 
-SWEEP_CONTROLS = ["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep_value", "sweep_cell"]
+SWEEP_CONTROLS = ["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep_value", "sweep_cell", "mask_fraction"]
+MASK_FIGURES = (["sweep", "mask_fraction", "criterion", "present"], ["mask_group", "mask_trace", "mask_across",
+                                                                     "mask_table"])
 SWEEP_FIGURES = (["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep_method", "sweep_value", "criterion",
                   "present"], ["sweep_caption", "sweep_fan", "sweep_learning", "sweep_curves"])
 
 
 def wire_sweep(page: Page, sweeps: SweepTab, runs: Runs, redraw: Callable[[Dependency, str], None]) -> None:
     """The Sweep tab draws when it is opened or its sweep or axis changes, redraws when a figure's choice, the
-    criterion or the type size changes; a cell opens in Explore as a run switch."""
+    criterion or the type size changes; a cell opens in Explore as a run switch. The underspecification view
+    (shown for sweeps of masked runs) follows the same events and its own fraction control."""
     chosen = page.on([page["sweep_tab"].select, page["sweep"].input, page["sweep_axis"].input], sweeps.select_sweep,
                      SWEEP_CONTROLS, SWEEP_CONTROLS, api_name="select_sweep", **QUEUED)
     page.on(chosen.success, sweeps.sweep_figures, *SWEEP_FIGURES, api_name="select_sweep_figures", **CHAINED,
             **INSTANT)
+    page.on(chosen.success, sweeps.mask_figures, *MASK_FIGURES, api_name="select_mask_figures", **CHAINED, **INSTANT)
+    page.on([page["mask_fraction"].input, page["criterion"].input, page["present"].change], sweeps.mask_figures,
+            *MASK_FIGURES, api_name="mask_figures", **QUEUED)
     changes = [page[name].input for name in ("sweep_class", "sweep_concepts", "sweep_method", "sweep_value",
                                              "criterion")]
     page.on([*changes, page["present"].change], sweeps.sweep_figures, *SWEEP_FIGURES, api_name="sweep_figures",

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..analysis.definitions import check_criterion
 from ..analysis.sweep_results import LearningTimes, learning_times
-from ..views import sweep_view
+from ..views import masking_view, sweep_view
 from ..views.catalog import SweepRecord
 from ..views.plots import message_spec
 from .common import plot, user_errors
@@ -27,7 +27,15 @@ SWEEP_HELP = (
     "value (drag the slider under it to move every run's marker to one training step; stars are turning points); "
     "the learning-time figure asks whether a stronger signal is learned sooner (Spearman ρ, with a bootstrap "
     "interval over seeds); the curves show one axis value's accuracy over seeds. Everything here comes from the "
-    "sweep's results.json, so it works without any cell's weights."
+    "sweep's results.json, so it works without any cell's weights. A sweep of runs trained with **masked "
+    "prompts** (over train.mask_fraction f) also shows the underspecification experiment below."
+)
+MASK_HELP = (
+    "**Underspecified prompts.** These runs left the colour out of a fraction f of one training class's prompts "
+    "(red triangles' captions say just \"triangle\"). Does \"triangle\" come to mean red, so that a prompt that "
+    "*does* say blue draws red triangles as f grows? And can overprompting, intervention or guidance draw a blue "
+    "triangle before plain prompting does? Left: for the chosen f, the colour of the held-out prompt's samples per "
+    "checkpoint (plainly, under each method, and for the masked prompt itself); right: late in training, against f."
 )
 MEMO_SIZE = 256
 
@@ -52,7 +60,7 @@ class SweepTab:
 
     @user_errors
     def select_sweep(self, sweep: str | None, axis: str | None, label: str | None, concepts: list[str] | None,
-                     value: str | None, cell: str | None) -> dict[str, Any]:
+                     value: str | None, cell: str | None, fraction: str | None) -> dict[str, Any]:
         """The choices of every Sweep-tab control for the chosen sweep, keeping each current value it still has."""
         record = self._record(sweep)
         if record is None:
@@ -61,9 +69,12 @@ class SweepTab:
         grid = list(results["grid"])
         axis = axis if axis in grid else grid[0]
         cells = results["cells"]
+        fractions = masking_view.fractions_of(results)
         updates: dict[str, Any] = {
             "sweep": gr.update(choices=self.catalog.sweep_names, value=record.name),
             "sweep_axis": gr.update(choices=grid, value=axis, visible=len(grid) > 1),
+            "mask_fraction": gr.update(choices=fractions, value=fraction if fraction in fractions else
+                                       (fractions[-1] if fractions else None)),
         }
         if not cells:
             return updates
@@ -139,6 +150,20 @@ class SweepTab:
                 plot(sweep_view.fan_spec(results, criterion, axis, large=large)),
                 plot(sweep_view.learning_time_spec(times, class_name, method, criterion, large)),
                 plot(sweep_view.curves_spec(results, number, axis, criterion, large=large))]
+
+    @user_errors
+    def mask_figures(self, sweep: str | None, fraction: str | None, criterion: str, present: bool) -> list:
+        """The underspecification view of the chosen sweep (views/masking_view.py), shown only when the sweep has
+        cells trained with masked prompts: the chosen fraction's trace, the across-f figure and the table."""
+        check_criterion(criterion)
+        record = self._record(sweep)
+        fractions = masking_view.fractions_of(record.results) if record is not None else []
+        if not fractions:
+            return [gr.update(visible=False), gr.skip(), gr.skip(), gr.skip()]
+        shown = [float(f) for f in fractions]
+        number = _axis_value(fraction, shown, "the masked fraction f") if fraction not in (None, "") else shown[-1]
+        trace, across, table = masking_view.masking_specs(record.results, number, None, criterion, bool(present))
+        return [gr.update(visible=True), plot(trace), plot(across), masking_view.table_markdown(table)]
 
     # -- a cell in the Explore tab ----------------------------------------------------------------------------------
     @user_errors
