@@ -1,0 +1,76 @@
+"""The README's three-concept numbers, computed from the bundled 2x2x2 run's stored passes (never typed by hand).
+
+    .venv/bin/python scripts/three_numbers.py [--run checkpoints/three-concepts]     # print the block
+    .venv/bin/python scripts/three_numbers.py --write                                # into README.md
+
+Under both criteria: when training converged (every training class learned), and per held-out class its bits from
+the training classes, its learning step (joint and per concept; "never" = not within the run) and its distance
+from its corner in concept space when training converged; then Spearman ρ of distance against learning step over
+the learned classes (analysis/distance_time.py; the paper's §4.6 relation predicts ρ > 0). tests/test_numbers.py
+checks that README.md holds exactly what this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from readme_block import write_block  # noqa: E402
+
+from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.core.run import Run  # noqa: E402
+from concept_explorer.views.run_view import RunDashboard  # noqa: E402
+
+BUNDLED = ROOT / "checkpoints" / "three-concepts"
+START, END = "<!-- three-numbers:start (scripts/three_numbers.py --write) -->", "<!-- three-numbers:end -->"
+
+
+def step(value: int | None) -> str:
+    return "never" if value is None else f"{value:,}"
+
+
+def generate(path: Path = BUNDLED) -> str:
+    run = Run.open(path)
+    space = run.config.concept_space
+    lines = [START, "", f"Bundled `{path.name}` (preset {run.config.preset}, seed {run.config.train.seed}, "
+             f"{run.final_step:,} steps, {len(run.steps)} checkpoints; Δ " + ", ".join(
+                 f"{c} {getattr(space, f'delta_{c}'):g}" for c in space.concepts) + "):"]
+    for criterion in CRITERIA:
+        view = RunDashboard(run, criterion)
+        result = view.distance_time
+        names = dict(zip(view.labels, view.names))
+        lines += ["", f"**{criterion}**: training converged at step {step(result.convergence.step)}.", "",
+                  "| held-out class | bits from training | learned (all concepts) | "
+                  + " | ".join(space.concepts) + " | distance at convergence |", "|---" * (4 + len(space.concepts))
+                  + "|"]
+        for timing in result.classes:
+            per_concept = view.learning[timing.label]
+            distance = "—" if math.isnan(timing.distance) else f"{timing.distance:.2f}"
+            lines.append(f"| {timing.label} {names[timing.label]} | {timing.hamming} | {step(timing.learning.step)} | "
+                         + " | ".join(step(per_concept[c].step) for c in space.concepts) + f" | {distance} |")
+        rho = "undefined" if math.isnan(result.rho) else f"{result.rho:+.2f}"
+        lines += ["", f"Spearman ρ of distance against learning step: {rho} over {result.points} learned "
+                  f"held-out classes."]
+    return "\n".join(lines + ["", END])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=BUNDLED)
+    parser.add_argument("--write", action="store_true", help="replace the block in README.md")
+    args = parser.parse_args()
+    text = generate(args.run)
+    if args.write:
+        write_block(ROOT / "README.md", START, END, text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
