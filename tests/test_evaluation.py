@@ -34,10 +34,10 @@ from concept_explorer.analysis.probes import (
     Probe,
     ProbeNet,
     class_mean_accuracy,
-    ensure_probe,
     probe_config_for,
     train_probe,
 )
+from concept_explorer.analysis.run_probe import ensure_probe
 from concept_explorer.core.config import cpu_preset, with_overrides
 from concept_explorer.core.run import Run, RunFolderError, file_digest
 from concept_explorer.core.sampling import generate
@@ -107,14 +107,14 @@ def _old_format_probe(path: Path, space) -> None:
 
 
 def test_a_probe_of_the_earlier_format_is_named_and_retrained(run_copy: Run, monkeypatch) -> None:
-    import concept_explorer.analysis.probes as probes
+    import concept_explorer.analysis.run_probe as run_probe
 
     space = run_copy.config.concept_space
     _old_format_probe(run_copy.layout.probe, space)
     with pytest.raises(OutdatedProbe, match="earlier version.*retrain"):
         Probe.load(run_copy.layout.probe)
-    quick = probes.train_probe
-    monkeypatch.setattr(probes, "train_probe", lambda config, progress=True: quick(
+    quick = run_probe.train_probe
+    monkeypatch.setattr(run_probe, "train_probe", lambda config, progress=True: quick(
         dataclasses.replace(config, steps=2, batch_size=16, width=8), progress))
     assert ensure_probe(run_copy, progress=False).score(torch.rand(2, 3, 8, 8), space).position.shape == (2, 2)
     assert Probe.load(run_copy.layout.probe).config.width == 8  # the new one was stored

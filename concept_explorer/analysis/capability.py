@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..core import limits
+from ..core.celeba import ATTRIBUTES
 from ..core.concepts import CONCEPT_ORDER, ConceptSpace, mask_concept
 from ..core.folder_checks import check_tensors
 from ..core.precision import autocast
@@ -35,7 +36,7 @@ from .definitions import (
     summarize_class,
 )
 from .elicit import DIRECTIONS, intervention, overprompt, patch_embedding
-from .probes import ensure_probe
+from .run_probe import ensure_probe
 from .summaries import StepSummary, check_format, read_summary
 
 FAMILIES = ("plain", "overprompt", *(f"intervention-{d}" for d in DIRECTIONS), "patch", "guidance")
@@ -76,9 +77,10 @@ class ElicitConfig:
             raise ValueError(f"Unknown intervention direction(s) {unknown}; choose from {list(DIRECTIONS)}.")
         if not self.concepts:
             raise ValueError("Name at least one concept to elicit.")
-        unknown = [c for c in self.concepts if c not in CONCEPT_ORDER]
+        unknown = [c for c in self.concepts if c not in CONCEPT_ORDER + ATTRIBUTES]
         if unknown:
-            raise ValueError(f"Unknown concept(s) {unknown} to elicit; choose from {list(CONCEPT_ORDER)}.")
+            raise ValueError(f"Unknown concept(s) {unknown} to elicit; choose from {list(CONCEPT_ORDER)} or the "
+                             "run's CelebA attributes.")
 
     def methods(self, guidance: bool = True, masked: bool = False) -> list[tuple[str, str, float]]:
         """(key, family, strength) of every generation made per checkpoint and held-out class; guidance only when

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.concepts import H_SLOTS, ConceptSpace
+from ..core.concepts import ConceptSpace
 from ..core.limits import finite
 from ..core.vdm import VDM, EmbeddingEdit
 
@@ -43,14 +43,17 @@ def overprompt(
     space: ConceptSpace, code: tuple[int, ...], strengths: dict[str, float], base: torch.Tensor | None = None
 ) -> Overprompt:
     """A prompt pushed along the given concepts' semantic axes, away from the other level of `code`'s class.
-    `base` is the prompt to push (default: the class mean of `code`); every concept's slots end in [0, 1]."""
+    `base` is the prompt to push (default: the class mean of `code`); every concept's slots end in [0, 1], except
+    CelebA's one-hot attributes: they have no range to leave, and clipping would undo the push."""
     h = space.class_prompt(code) if base is None else base.clone()
     for concept, strength in strengths.items():
         strength = finite(f"overprompt {concept} strength", strength)
         bit = code[space.concepts.index(_check_concept(space, concept))]
-        slot = H_SLOTS[concept]
+        slot = space.slot(concept)
         h[slot] = h[slot] + (1 if bit else -1) * strength * space.concept_axis(concept)[slot] / 2
-    clipped = tuple(c for c in space.concepts if ((h[H_SLOTS[c]] < 0) | (h[H_SLOTS[c]] > 1)).any())
+    if space.dataset == "celeba":
+        return Overprompt(h=h, clipped=())
+    clipped = tuple(c for c in space.concepts if ((h[space.slot(c)] < 0) | (h[space.slot(c)] > 1)).any())
     return Overprompt(h=h.clamp(0, 1), clipped=clipped)
 
 

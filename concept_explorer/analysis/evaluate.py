@@ -27,7 +27,7 @@ from ..core.render import conditioning, sample_attributes
 from ..core.run import Run, RunFolderError, atomic_save_tensors, file_digest, safetensors_header
 from ..core.sampling import generate
 from .definitions import DEFAULT_CRITERION, check_criterion, summarize_class
-from .probes import calibration_error, class_mean_accuracy, ensure_probe
+from .run_probe import ensure_probe, probe_report
 from .summaries import StepSummary, read_summary
 
 
@@ -50,13 +50,17 @@ class EvalConfig:
 
 def class_prompts(space: ConceptSpace, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """h (C·N, 11) and class index (C·N,) into space.all_classes(): training classes drawn from their training
-    distribution, held-out classes at their means."""
+    distribution, held-out classes at their means (on CelebA both are the class prompt: every face of a class has
+    the same h)."""
     generator = torch.Generator().manual_seed(seed)
     prompts, labels = [], []
     for index, code in enumerate(space.all_classes()):
-        codes = torch.tensor([code] * per_class)
-        attributes = sample_attributes(space, codes, generator, at_mean=sum(code) > 1)
-        prompts.append(conditioning(space, attributes))
+        if space.dataset == "celeba":
+            prompts.append(space.class_prompt(code).expand(per_class, -1))
+        else:
+            codes = torch.tensor([code] * per_class)
+            attributes = sample_attributes(space, codes, generator, at_mean=sum(code) > 1)
+            prompts.append(conditioning(space, attributes))
         labels.append(torch.full((per_class,), index))
     return torch.cat(prompts), torch.cat(labels)
 
@@ -128,8 +132,7 @@ def evaluate_run(
     settings = asdict(config) | {"sample_steps": config.steps_for(run)}
     summary = StepSummary(run, run.layout.evaluation_summary, settings, "evaluate", per_method=False)
     summary.use_probe(file_digest(run.layout.probe), lambda: {
-        "concepts": list(space.concepts) + ["present"], "class_mean_accuracy": class_mean_accuracy(probe, space),
-        "calibration": calibration_error(probe, space)})  # a new probe: stored images are re-scored below
+        "concepts": list(space.concepts) + ["present"], **probe_report(probe, space)})  # a new probe: re-score below
     h, labels = class_prompts(space, config.samples_per_class, config.seed)
     sampled = []
 

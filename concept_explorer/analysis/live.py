@@ -37,7 +37,7 @@ from ..core.sampling import generate
 from ..core.vdm import VDM
 from .definitions import BETWEEN, DEFAULT_CRITERION, summarize_class
 from .elicit import DEFAULT_DIRECTION, DIRECTIONS, check_guidance, intervention, overprompt, patch_embedding
-from .probes import Probe
+from .run_probe import RunProbe, load_probe
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class LiveGenerator:
         self.max_models = max_models
         self.max_results = max_results
         self._models: OrderedDict[Hashable, VDM] = OrderedDict()
-        self._probes: dict[Hashable, Probe | None] = {}
+        self._probes: dict[Hashable, RunProbe | None] = {}
         self._results: OrderedDict[Hashable, LiveResult] = OrderedDict()
         self._lock = threading.RLock()
         self.hits = 0
@@ -188,12 +188,13 @@ class LiveGenerator:
             self._remember(self._models, key, model, self.max_models)
         return model
 
-    def probe(self, run: Run) -> Probe | None:
+    def probe(self, run: Run) -> RunProbe | None:
         path = run.layout.probe
         key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else None)
         with self._lock:
             if key not in self._probes:
-                self._probes[key] = Probe.load(path, run.layout.place(path)) if path.is_file() else None
+                self._probes[key] = (load_probe(path, run.config.concept_space, run.layout.place(path))
+                                     if path.is_file() else None)
             return self._probes[key]
 
     # -- generation -------------------------------------------------------------------------------------------------

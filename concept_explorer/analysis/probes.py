@@ -28,7 +28,7 @@ from torch import nn
 from ..core.concepts import ConceptSpace
 from ..core.limits import PROBE_CONFIG, PROBE_PAIRS, PROBED_DELTA, check_ranges
 from ..core.render import Attributes, render, sample_attributes
-from ..core.run import Run, RunFolderError, atomic_save_tensors
+from ..core.run import RunFolderError, atomic_save_tensors
 from .definitions import CRITERIA, correctness
 
 PROBE_FORMAT = "positions"
@@ -383,18 +383,3 @@ def probe_config_for(space: ConceptSpace, **overrides: object) -> ProbeConfig:
         delta_size_range=widen(config.delta_size_range, space.delta_size),
         delta_bg_range=widen(config.delta_bg_range, space.delta_bg),
     )
-
-
-
-def ensure_probe(run: Run, progress: bool = True) -> Probe:
-    """The run's probe, trained the first time it is needed (and stored in the run folder); a probe file of an
-    earlier format is replaced."""
-    path = run.layout.probe
-    if path.is_file():
-        try:
-            return Probe.load(path, run.layout.place(path))
-        except OutdatedProbe:
-            pass  # made by an earlier version: retrained here, and the passes re-score their stored images
-    probe = train_probe(probe_config_for(run.config.concept_space), progress=progress)
-    probe.save(path)
-    return probe

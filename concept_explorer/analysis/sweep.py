@@ -156,6 +156,8 @@ def ensure_sweep_probe(sweep: Sweep, progress: bool = True) -> Probe:
     if sweep.probe_path.is_file():
         return Probe.load(sweep.probe_path)
     configs = [sweep.config(cell) for cell in sweep.data["cells"]]
+    if configs[0].concept_space.dataset == "celeba":
+        raise ValueError("Sweeps share one synthetic probe, so they cannot hold CelebA runs; train each run on its own.")
     probe_config = probe_config_for(configs[0].concept_space)
     if not all(probe_fits(probe_config, c.concept_space) for c in configs):
         raise ValueError("The grid changes the image geometry (not only Δ), so one probe cannot read every cell.")

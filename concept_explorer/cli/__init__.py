@@ -2,7 +2,8 @@
 
 Each subcommand is one `add_<name>(subparsers)` function that registers its parser and sets `handler`, a function
 of the parsed arguments that returns the exit code; `SUBCOMMANDS` lists them (train.py, measure.py, show.py, sweep.py).
-Errors a user can cause surface as `UsageError` or `RunFolderError`, and `main` prints them as one sentence on
+Errors a user can cause surface as `UsageError`, `RunFolderError` or `CelebaError` (a missing or malformed local
+CelebA copy, which any pass may read), and `main` prints them as one sentence on
 stderr with exit code 2, never a traceback.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ..core.celeba import CelebaError
 from ..core.run import RunFolderError
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, PROG, Parser, UsageError
 from .measure import add_elicit, add_evaluate, add_probe
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
-    except (UsageError, RunFolderError) as error:
+    except (UsageError, RunFolderError, CelebaError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

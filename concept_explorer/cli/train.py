@@ -61,7 +61,8 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
         usage=f"%(prog)s [--preset {{{','.join(sorted(PRESETS))}}}] --out RUN_FOLDER [--device DEVICE] [--resume]"
         " [--threads N] [--precision auto|fp32|bf16] [--SECTION.FIELD VALUE ...]",
         help="train a model, saving a trajectory of checkpoints into a run folder",
-        description="Train a conditional VDM on the synthetic concept images, saving checkpoints into --out. "
+        description="Train a conditional VDM on the synthetic concept images (or on a local CelebA copy: --preset "
+        "celeba), saving checkpoints into --out. "
         "Ctrl-C stops cleanly after the current step; --resume continues to the bit.",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS),

@@ -4,6 +4,8 @@ Follows the authors' data generator (reference-spec §1.3–§1.4): every concep
 Δ apart along one semantic axis, training images draw each attribute uniformly within its class range, and the
 held-out ("OOD") classes are prompted at their exact class means. Classes are bit codes over the run's concepts
 in a fixed order; a class is seen in training iff at most one of its bits is 1 (the "fid_axis" rule).
+A CelebA space (`dataset` "celeba", reference-spec §6) has two of CelebA's binary attributes as its concepts, each
+level a one-hot in h, and the levels oriented so that its held-out combination is class 11 (core/celeba.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .celeba import ATTRIBUTES
 from .limits import DELTA_MAX, check_config_ranges, check_config_types
 
 CONDITIONING_DIM = 11
@@ -41,6 +44,9 @@ LEVEL_NAMES: dict[str, tuple[str, str]] = {
 }
 """Human names of level 0 and level 1; level 1 of every concept is the held-out direction."""
 
+DATASETS = ("synthetic", "celeba")
+"""Where a run's images come from: rendered (core/render.py) or a local CelebA copy (core/celeba.py)."""
+
 NEUTRAL_BACKGROUND = (0.8, 1.0)
 """Per-channel background range when background is not a concept (pastel tint, a nuisance variable)."""
 
@@ -65,9 +71,23 @@ class ConceptSpace:
     blur_px_at_32: float = field(default=1.0, metadata={"help": "edge blur σ in pixels at 32 px (scales)"})
     noise_level: float = field(default=0.001, metadata={"help": "std of i.i.d. pixel noise"})
     min_size: float = field(default=0.1, metadata={"help": "sizes are clamped below at this radius"})
+    dataset: str = field(default="synthetic", metadata={
+        "help": "synthetic (rendered) or celeba (a local copy; concepts are then two CelebA attribute names)"})
+    heldout: str = field(default="11", metadata={
+        "help": "celeba: the held-out combination of the two attributes, e.g. 01 (1 = has it); synthetic: 11"})
+    data_root: str = field(default="", metadata={
+        "help": "celeba: folder holding img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt"})
 
     def __post_init__(self) -> None:
         check_config_types("concept_space", self)
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Unknown dataset {self.dataset!r}; choose from {list(DATASETS)}.")
+        if self.dataset == "celeba":
+            self._check_celeba()
+            return
+        if self.heldout != "11" or self.data_root:
+            raise ValueError("concept_space.heldout and data_root are for CelebA runs (concept_space.dataset celeba); "
+                             "a synthetic run holds out the classes with two or more level-1 concepts.")
         unknown = [c for c in self.concepts if c not in CONCEPT_ORDER]
         if unknown:
             raise ValueError(f"Unknown concept(s) {unknown}; choose from {list(CONCEPT_ORDER)}.")
@@ -87,6 +107,19 @@ class ConceptSpace:
             raise ValueError(f"size_center={self.size_center} with delta_size={self.delta_size} gives negative sizes.")
         check_config_ranges("concept_space", self)
 
+    def _check_celeba(self) -> None:
+        """Two distinct CelebA attributes, a held-out combination of two bits, a data folder (read when used)."""
+        unknown = [c for c in self.concepts if c not in ATTRIBUTES]
+        if unknown:
+            raise ValueError(f"Unknown CelebA attribute(s) {unknown}; choose two of {', '.join(ATTRIBUTES)}.")
+        if len(self.concepts) != 2 or self.concepts[0] == self.concepts[1]:
+            raise ValueError(f"A CelebA concept space needs two distinct attributes, got {list(self.concepts)}.")
+        if len(self.heldout) != 2 or set(self.heldout) - {"0", "1"}:
+            raise ValueError(f"concept_space.heldout must be two digits 0 or 1 (e.g. 01), got {self.heldout!r}.")
+        if not self.data_root:
+            raise ValueError("concept_space.data_root must name the folder of your local CelebA copy.")
+        check_config_ranges("concept_space", self)
+
     # -- classes ---------------------------------------------------------------------------------------------
     @property
     def num_concepts(self) -> int:
@@ -103,8 +136,9 @@ class ConceptSpace:
         return [c for c in self.all_classes() if sum(c) > 1]
 
     def class_name(self, code: tuple[int, ...]) -> str:
-        """E.g. (1, 1) -> 'blue-small'."""
-        return "-".join(LEVEL_NAMES[c][bit] for c, bit in zip(self.concepts, code))
+        """E.g. (1, 1) -> 'blue-small', or 'not Male & Smiling' on CelebA (attribute names hold '-' and '_')."""
+        joint = " & " if self.dataset == "celeba" else "-"
+        return joint.join(self.level_names(c)[bit] for c, bit in zip(self.concepts, code))
 
     @staticmethod
     def class_label(code: tuple[int, ...]) -> str:
@@ -119,9 +153,35 @@ class ConceptSpace:
         names = ", ".join(f"{self.class_label(c)} ({self.class_name(c)})" for c in self.all_classes())
         raise ValueError(f"Unknown class {text!r}; this concept space has {names}.")
 
+    # -- CelebA levels --------------------------------------------------------------------------------------------
+    @property
+    def flips(self) -> tuple[bool, ...]:
+        """Per concept of a CelebA space: whether level 1 means the attribute is absent. Chosen so that the held-out
+        combination is class 11, the one class the project's scheme holds out of two concepts."""
+        return tuple(bit == "0" for bit in self.heldout)
+
+    def level_names(self, concept: str) -> tuple[str, str]:
+        """Human names of level 0 and level 1 of a concept (level 1 is the held-out direction)."""
+        if self.dataset != "celeba":
+            return LEVEL_NAMES[concept]
+        names = (f"not {concept}", concept)
+        return names[::-1] if self.flips[self.concepts.index(concept)] else names
+
+    def slot(self, concept: str) -> slice:
+        """Where a concept lives in h: H_SLOTS on synthetic runs; on CelebA the k-th attribute's one-hot
+        [level 0, level 1] takes slots 2k, 2k+1 (the authors' 4-d h of two 2-way one-hots, §6, in the first four
+        of the 11 slots, so the model, its embedding and every prompt keep one shape)."""
+        if self.dataset != "celeba":
+            return H_SLOTS[concept]
+        k = self.concepts.index(concept)
+        return slice(2 * k, 2 * k + 2)
+
     # -- attribute geometry (§1.4) ---------------------------------------------------------------------------
     def level_mean(self, concept: str, level: int) -> torch.Tensor:
-        """Mean attribute of a level: RGB (3,) for colour/background, radius (1,) for size, one-hot for shape."""
+        """Mean attribute of a level: RGB (3,) for colour/background, radius (1,) for size, one-hot for shape and
+        for CelebA attributes."""
+        if self.dataset == "celeba":
+            return torch.tensor([1.0, 0.0]) if level == 0 else torch.tensor([0.0, 1.0])
         sign = 1.0 if level == 0 else -1.0
         if concept == "color":
             h = self.delta_color / 2
@@ -135,21 +195,23 @@ class ConceptSpace:
         raise ValueError(f"Unknown concept {concept!r}.")
 
     def level_half_width(self, concept: str) -> float:
-        """Half-width of the uniform within-class range (per channel for colours)."""
+        """Half-width of the uniform within-class range (per channel for colours); a CelebA class is one prompt."""
+        if self.dataset == "celeba":
+            return 0.0
         return {"color": self.delta_color / 8, "size": 3 * self.delta_size / 8, "bg": self.delta_bg / 8,
                 "shape": 0.0}[concept]
 
     def concept_axis(self, concept: str) -> torch.Tensor:
         """The semantic axis of a concept in h coordinates: mean(level 1) − mean(level 0), shape (11,)."""
         axis = torch.zeros(CONDITIONING_DIM)
-        axis[H_SLOTS[concept]] = self.level_mean(concept, 1) - self.level_mean(concept, 0)
+        axis[self.slot(concept)] = self.level_mean(concept, 1) - self.level_mean(concept, 0)
         return axis
 
     def class_prompt(self, code: tuple[int, ...]) -> torch.Tensor:
         """The conditioning vector h at the exact class means, shape (11,). Used to prompt held-out classes."""
         h = torch.zeros(CONDITIONING_DIM)
         for concept, bit in zip(self.concepts, code):
-            h[H_SLOTS[concept]] = self.level_mean(concept, bit)
+            h[self.slot(concept)] = self.level_mean(concept, bit)
         return h
 
     def prompt_at(self, positions: tuple[float, ...] | list[float]) -> torch.Tensor:

@@ -124,10 +124,11 @@ PROBE_CONFIG = {f"probe.{name}": value_range for name, value_range in {
     "delta_color_range": Range(0, 1), "delta_size_range": Range(0, 1), "delta_bg_range": Range(0, 1),
     "position_range": Range(-5, 5), "width": Range(1, 512, whole=True), "steps": PROBE_STEPS,
     "batch_size": Range(1, 4096, whole=True), "lr": Range(1e-9, 1), "absent_fraction": Range(0, 1),
-    "max_pixel_noise": Range(0, 1), "seed": PASS_SEED}.items()}
+    "max_pixel_noise": Range(0, 1), "seed": PASS_SEED, "per_class": Range(1, 100_000, whole=True)}.items()}
 PROBE_PAIRS = {f"probe.{name}": Range(2, 2, whole=True) for name in (
     "delta_color_range", "delta_size_range", "delta_bg_range", "position_range")}
-"""Every field of a probe's config but its concept space (analysis/probes.py), and its fields that are (low, high)
+"""Every field of a probe's config but its concept space (analysis/probes.py; per_class is the CelebA attribute
+probe's, analysis/attribute_probe.py), and its fields that are (low, high)
 pairs: a probe file carries its config, so these bound what a damaged or forged file can ask for."""
 
 # -- run configuration ----------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from . import celeba
 from .concepts import ConceptSpace, mask_concept
 from .config import RunConfig, TrainConfig, vdm_for
 from .precision import autocast
@@ -39,6 +40,8 @@ class TrainingData:
 
 def build_data(config: RunConfig) -> TrainingData:
     space, train = config.concept_space, config.train
+    if space.dataset == "celeba":
+        return celeba_data(config)
     generator = torch.Generator().manual_seed(train.seed)
     images, h, labels = render_classes(space, space.training_classes(), train.train_per_class, generator)
     if train.mask_fraction > 0:
@@ -49,6 +52,25 @@ def build_data(config: RunConfig) -> TrainingData:
     heldout = space.heldout_classes()
     per_class = max(1, train.heldout_loss_images // len(heldout))
     heldout_images, heldout_h, _ = render_classes(space, heldout, per_class, generator)
+    return TrainingData(images[fit], h[fit], images[val], h[val], heldout_images, heldout_h)
+
+
+def celeba_data(config: RunConfig) -> TrainingData:
+    """Faces of the local CelebA copy's train partition: up to train_per_class per training class, a fraction
+    val_fraction of them for the validation loss, and up to heldout_loss_images of the held-out combination for its
+    loss only (never trained on). h is the class prompt: CelebA labels are binary, so every image of a class has
+    the same h (§6). The authors' colour jitter and flips are left out, so the data are fixed by the seed and
+    resuming stays bit-exact."""
+    space, train = config.concept_space, config.train
+    codes = space.training_classes()
+    images, labels = celeba.load_classes(space, codes, train.train_per_class, train.seed)
+    h = torch.stack([space.class_prompt(code) for code in codes])[labels]
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(train.seed))
+    n_val = max(1, round(train.val_fraction * images.shape[0]))
+    val, fit = order[:n_val], order[n_val:]
+    heldout = space.heldout_classes()
+    heldout_images, heldout_labels = celeba.load_classes(space, heldout, max(1, train.heldout_loss_images), train.seed)
+    heldout_h = torch.stack([space.class_prompt(code) for code in heldout])[heldout_labels]
     return TrainingData(images[fit], h[fit], images[val], h[val], heldout_images, heldout_h)
 
 
@@ -263,6 +285,9 @@ def train(
                 tqdm.write(f"{run.name} was stopped before its first save; training it from step 0.")
     else:
         assert config is not None
+        if config.concept_space.dataset == "celeba":  # read the copy's lists first: a refused run leaves no folder
+            celeba.select(config.concept_space, celeba.read_index(config.concept_space.data_root),
+                          config.concept_space.all_classes(), 1, 0)
         run = Run.create(out, config)
     trainer = Trainer(run, torch_device)
     if resume and not restart:

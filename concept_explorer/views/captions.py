@@ -29,6 +29,9 @@ def step_caption(view: RunDashboard, index: int) -> str:
 def headline(view: RunDashboard) -> str:
     """The run in one plain sentence for the page header: what the model saw, what it never saw, what to watch."""
     space = view.space
+    if space.dataset == "celeba":
+        return (f"A small diffusion model trained on CelebA faces of three of the four {' × '.join(space.concepts)} "
+                f"combinations — it never saw a face that is {view.heldout_name}. Watch when it learns to draw one.")
     code = dict(zip(space.concepts, space.heldout_classes()[0]))
     adjectives = [c for c in space.concepts if c not in ("shape", "bg")]
     seen = [", ".join("/".join(LEVEL_NAMES[c]) for c in adjectives)] if adjectives else []
@@ -65,7 +68,10 @@ def describe(view: RunDashboard) -> str:
     checkpoints, seed, status. The page header takes `headline`."""
     config = view.run.config
     space = config.concept_space
-    deltas = ", ".join(f"Δ{c} = {getattr(space, 'delta_' + c):g}" for c in space.concepts if c != "shape")
+    if space.dataset == "synthetic":
+        deltas = ", ".join(f"Δ{c} = {getattr(space, 'delta_' + c):g}" for c in space.concepts if c != "shape")
+    else:
+        deltas = f"CelebA, {view.heldout_name} held out"
     guidance = f", null token for guidance (p_uncond = {config.train.p_uncond:g})" if view.supports_guidance else ""
     return (f"{view.run.name} · preset {config.preset} · {space.resolution} px · concepts "
             f"{', '.join(space.concepts)} ({deltas}) · {len(view.steps)} evaluated checkpoints up to step "

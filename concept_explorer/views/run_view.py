@@ -64,10 +64,10 @@ class PhaseTile:
     grid: raster.LabelledGrid  # row 0: plain prompting; row 1, where stored: the elicitation method best there
 
 
-def axis_title(concept: str) -> str:
+def axis_title(concept: str, levels: tuple[str, str] | None = None) -> str:
     """'colour: red 0 → blue 1': the concept's position, 0 at level 0's class mean, 1 at level 1's (the held-out
-    direction)."""
-    low, high = LEVEL_NAMES[concept]
+    direction). `levels` names them where the concept is no synthetic one (ConceptSpace.level_names)."""
+    low, high = levels or LEVEL_NAMES[concept]
     return f"{CONCEPT_NAMES.get(concept, concept)}: {low} 0 → {high} 1"
 
 
@@ -98,7 +98,7 @@ class RunDashboard:
         self.names = [space.class_name(c) for c in space.all_classes()]
         self.heldout = [sum(c) > 1 for c in space.all_classes()]
         self.concepts = list(space.concepts)
-        self.axis_titles = [axis_title(c) for c in self.concepts]
+        self.axis_titles = [axis_title(c, space.level_names(c)) for c in self.concepts]
         self.heldout_label = space.class_label(space.heldout_classes()[0])
         self.heldout_name = space.class_name(space.heldout_classes()[0])
         self.learning = class_learning_steps(self.evaluation)
@@ -110,7 +110,9 @@ class RunDashboard:
             self.curves_problem = str(error)
         self.phases: Phases = find_phases(self.evaluation, self.curves)
         self.jump_targets = self.phases.jump_targets()
-        self.corner_images = [raster.png_data_uri(image, scale=4) for image in class_mean_images(run)]
+        # A CelebA class has no one picture (and its faces stay in the user's copy): its corner is named by the axes.
+        self.corner_images = ([raster.png_data_uri(image, scale=4) for image in class_mean_images(run)]
+                              if space.dataset == "synthetic" else [None] * len(self.labels))
         self._built: dict[tuple, Any] = {}  # grids and the phase strip, built on first use
         self._lock = threading.RLock()  # a labelled grid is built from its cached text-free grid
 
