@@ -362,12 +362,53 @@ def test_a_link_can_open_at_a_phase(page, url):
     assert not page.errors, page.errors
 
 
-def test_the_sweep_tab_draws_its_fan_and_its_slider_moves_every_run(page, url):
+def open_sweep_tab(page, url: str, sweep: str | None = None) -> None:
+    """The Sweep tab with its fan drawn, `sweep` chosen in its selector (else the first sweep, sweep-packed)."""
     open_app(page, url, "?run=plain")
     page.click("#tab-sweep-button")
     page.wait_for_function("() => document.querySelector('#sweep-caption')?.innerText.includes('4 of 4 cells')",
                            timeout=60_000)
     page.wait_for_selector("#sweep-fan .js-plotly-plot .slider-container", timeout=30_000)
+    if sweep:
+        page.click("#sweep-select input")
+        page.locator("#sweep-select li", has_text=sweep).first.click()
+        settle(page)
+        assert page.input_value("#sweep-select input") == sweep
+
+
+FAN_LINE_POINT = """() => {
+    // The clickable points of the fan (each cell's held-out line, star and marker, named by their customdata) in
+    // page pixels; of the held-out lines' points, the one farthest from every star and marker.
+    const fan = document.querySelector('#sweep-fan .js-plotly-plot'), box = fan.getBoundingClientRect();
+    const xa = fan._fullLayout.xaxis, ya = fan._fullLayout.yaxis, points = [];
+    fan.data.filter((trace) => trace.customdata).forEach((trace) => trace.x.forEach((x, i) => {
+        if (x === null || trace.y[i] === null) return;
+        points.push({x: box.left + xa._offset + xa.l2p(x), y: box.top + ya._offset + ya.l2p(trace.y[i]),
+                     line: trace.name.startsWith('held-out')});
+    }));
+    const marks = points.filter((p) => !p.line);
+    const apart = (p) => Math.min(...marks.map((q) => Math.hypot(p.x - q.x, p.y - q.y)));
+    return points.filter((p) => p.line).map((p) => ({...p, apart: apart(p)})).sort((a, b) => b.apart - a.apart)[0];
+}"""
+
+
+def click_a_cell_in_the_fan(page) -> str:
+    """Click a point of a held-out trajectory in the fan, away from every star and marker; returns the cell that
+    plotly says was clicked (the tiny sweep's trajectories lie close together)."""
+    page.locator("#sweep-fan").scroll_into_view_if_needed()
+    page.evaluate("() => document.querySelector('#sweep-fan .js-plotly-plot').on('plotly_click', (event) => {"
+                  "window.ceFanClicked = {cell: event.points[0].customdata, trace: event.points[0].data.name}; })")
+    point = page.evaluate(FAN_LINE_POINT)
+    assert point["apart"] > 8 and 0 < point["y"] < page.viewport_size["height"], point
+    page.mouse.move(point["x"], point["y"])  # plotly picks the clicked point from its hover
+    page.mouse.click(point["x"], point["y"])
+    clicked = page.wait_for_function("() => window.ceFanClicked", timeout=10_000).json_value()
+    assert clicked["trace"].startswith("held-out"), clicked
+    return clicked["cell"]
+
+
+def test_the_sweep_tab_draws_its_fan_and_its_slider_moves_every_run(page, url):
+    open_sweep_tab(page, url)
     page.wait_for_selector("#sweep-learning .js-plotly-plot", timeout=30_000)
     fan = "document.querySelector('#sweep-fan .js-plotly-plot')"
     marks = f"() => {fan}.data.find(t => t.name === \"at the slider's step\").x"
@@ -376,4 +417,27 @@ def test_the_sweep_tab_draws_its_fan_and_its_slider_moves_every_run(page, url):
     page.locator("#sweep-fan .slider-rail-touch-rect").first.click(position={"x": 2, "y": 10})  # the first step
     page.wait_for_function(f"() => JSON.stringify(({marks})()) === {json.dumps(first)}", timeout=10_000)
     shot(page, "05-sweep-tab")
+    assert not page.errors, page.errors
+
+
+def test_clicking_a_cell_in_the_sweep_fan_opens_it_in_explore(page, url):
+    open_sweep_tab(page, url, "sweep-tiny")
+    assert "open that run in Explore" in page.inner_text("#sweep-fan-click")
+    cell = click_a_cell_in_the_fan(page)
+    page.wait_for_function(f"() => window.ceStepper.view?.run === {json.dumps(cell)}", timeout=60_000)  # its folder
+    assert page.is_visible(".ce-stepper") and not page.is_visible("#sweep-fan")  # the Explore tab, on that run
+    assert page.input_value("#run-select input") == f"sweep-tiny/{cell}"
+    settle(page)
+    assert not page.locator(".toast-wrap .toast-body.error").count()
+    shot(page, "08-sweep-cell-opened")
+    assert not page.errors, page.errors
+
+
+def test_a_cell_without_weights_clicked_in_the_fan_says_so(page, url):
+    open_sweep_tab(page, url)  # sweep-packed: its figures from results.json, no cell's weights
+    cell = click_a_cell_in_the_fan(page)
+    error = page.locator(".toast-wrap .toast-body.error").first
+    error.wait_for(timeout=30_000)
+    assert f"The weights of {cell} are not bundled, so it cannot be opened in Explore" in error.inner_text()
+    assert page.is_visible("#sweep-fan") and page.input_value("#run-select input") == "plain"  # nothing switched
     assert not page.errors, page.errors

@@ -16,6 +16,7 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import gradio as gr  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from ui_runs import launched_app, tiny_sweep  # noqa: E402
@@ -69,6 +70,9 @@ def test_the_fan_draws_every_cell_coloured_by_its_axis_value(results: dict[str, 
     assert colors[0] == colors[1] != colors[2] == colors[3]  # by Δcolor, not by seed
     assert [t["line"]["color"] for t in training] == colors
     assert "Δcolor 0.3 · seed 1" in heldout[1]["hovertemplate"] and "Δcolor 0.5 · seed 0" in heldout[2]["hovertemplate"]
+    assert [set(t["customdata"]) for t in heldout] == [{cell} for cell in CELLS]  # a click names its cell
+    assert heldout[0]["text"] == ["2", "4", "6"] and "at step %{text}" in heldout[0]["hovertemplate"]
+    assert traces(spec, "at the slider's step")[0]["customdata"] == CELLS
     coordinates = np.array(results["cells"][3]["coordinates"], dtype=float)  # (T, C, K)
     assert heldout[3]["x"] == pytest.approx(list(coordinates[:, 3, 0]), abs=1e-4)
     (bar,) = [t for t in spec["data"] if t.get("marker", {}).get("showscale")]
@@ -102,6 +106,7 @@ def test_a_star_marks_each_turning_point_and_only_those(results: dict[str, Any])
         point = results["cells"][cell]["coordinates"][t][3]
         assert (stars["x"][k], stars["y"][k]) == pytest.approx(tuple(point[:2]), abs=1e-4)
     assert stars["text"] == ["Δcolor 0.3 · seed 1: turns at step 4", "Δcolor 0.5 · seed 0: turns at step 6"]
+    assert stars["customdata"] == [CELLS[1], CELLS[2]]
     assert not traces(sweep_view.fan_spec(results, "lenient"), "turning point")  # the criterion's own turns
     results["cells"][1]["criteria"]["strict"]["numbers"] = None  # a cell swept without elicitation: no phases
     assert len(traces(sweep_view.fan_spec(results), "turning point")[0]["x"]) == 1
@@ -217,6 +222,17 @@ def test_a_changed_record_is_read_again(root: Path) -> None:
     os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
     assert catalog.sweep_names == ["sweep-packed"]  # a sweep gone bad leaves the list, with its reason
     assert "is not a sweep record of format 1" in catalog.sweep_problems["sweep-tiny"]
+
+
+def test_a_cell_clicked_in_the_fan_opens_rather_than_the_dropdowns(root: Path) -> None:
+    tab = SweepTab(SimpleNamespace(catalog=RunCatalog(roots=[root]), public_roots=list))
+    clicked = SimpleNamespace(_data={"cell": CELLS[2]})  # what the page's fan sends (assets/sweep_fan.js)
+    assert tab.open_cell("sweep-tiny", CELLS[0], clicked)["run"] == f"sweep-tiny/{CELLS[2]}"
+    assert tab.open_cell("sweep-tiny", CELLS[0], SimpleNamespace(_data=None))["run"] == f"sweep-tiny/{CELLS[0]}"
+    with pytest.raises(gr.Error, match=f"The weights of {CELLS[2]} are not bundled"):
+        tab.open_cell("sweep-packed", CELLS[0], clicked)
+    with pytest.raises(gr.Error, match=r"sweep-tiny; 'x{38}… is not one\."):  # a forged name, quoted short
+        tab.open_cell("sweep-tiny", None, SimpleNamespace(_data={"cell": "x" * 5000}))
 
 
 def test_without_a_sweep_the_tab_says_how_to_make_one(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from . import text
 from .explorer import Explorer
 from .runs import mask_label
 from .settings import DIRECTION_CHOICES, DIRECTION_CUSTOM, NONE_PATCH, GenerationSettings
-from .stepper import stepper_component
+from .stepper import ASSETS, stepper_component
 from .sweep_tab import MASK_HELP, NO_SWEEP, SWEEP_HELP, SweepTab
 from .train_tab import TrainTab
 
@@ -160,6 +160,10 @@ def sweep_tab(sweeps: SweepTab) -> Components:
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
                     area["sweep_fan"] = gr.Plot(show_label=False, elem_id="sweep-fan")
+                    area["sweep_fan_click"] = gr.HTML(  # its click event names the cell clicked in the fan
+                        "Click a run's held-out line, its star or its marker to open that run in Explore.",
+                        js_on_load=(ASSETS / "sweep_fan.js").read_text(), elem_id="sweep-fan-click",
+                        elem_classes=["ce-help"])
                 with gr.Column(scale=1, min_width=320):
                     with gr.Row():
                         area["sweep_class"] = gr.Dropdown([], label="class", allow_custom_value=True,

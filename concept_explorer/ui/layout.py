@@ -196,8 +196,9 @@ SWEEP_FIGURES = (["sweep", "sweep_axis", "sweep_class", "sweep_concepts", "sweep
 
 def wire_sweep(page: Page, sweeps: SweepTab, runs: Runs, redraw: Callable[[Dependency, str], None]) -> None:
     """The Sweep tab draws when it is opened or its sweep or axis changes, redraws when a figure's choice, the
-    criterion or the type size changes; a cell opens in Explore as a run switch. The underspecification view
-    (shown for sweeps of masked runs) follows the same events and its own fraction control."""
+    criterion or the type size changes; a cell (the dropdown's, or one clicked in the fan) opens in Explore as a
+    run switch. The underspecification view (shown for sweeps of masked runs) follows the same events and its own
+    fraction control."""
     chosen = page.on([page["sweep_tab"].select, page["sweep"].input, page["sweep_axis"].input], sweeps.select_sweep,
                      SWEEP_CONTROLS, SWEEP_CONTROLS, api_name="select_sweep", **QUEUED)
     page.on(chosen.success, sweeps.sweep_figures, *SWEEP_FIGURES, api_name="select_sweep_figures", **CHAINED,
@@ -209,8 +210,8 @@ def wire_sweep(page: Page, sweeps: SweepTab, runs: Runs, redraw: Callable[[Depen
                                              "criterion")]
     page.on([*changes, page["present"].change], sweeps.sweep_figures, *SWEEP_FIGURES, api_name="sweep_figures",
             **QUEUED)
-    opened = page.on(page["sweep_open"].click, sweeps.open_cell, ["sweep", "sweep_cell"], ["run", "tabs"],
-                     api_name="open_sweep_cell", **QUEUED)
+    opened = page.on([page["sweep_open"].click, page["sweep_fan_click"].click], sweeps.open_cell,
+                     ["sweep", "sweep_cell"], ["run", "tabs"], api_name="open_sweep_cell", **QUEUED)
     redraw(page.on(opened.success, runs.select_run, *SWITCH_RUN, api_name="open_sweep_cell_select", **CHAINED,
                    **INSTANT), "open_sweep_cell")
 

@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..analysis.definitions import check_criterion
 from ..analysis.sweep_results import LearningTimes, learning_times
+from ..core.limits import shown
 from ..views import masking_view, sweep_view
 from ..views.catalog import SweepRecord
 from ..views.plots import message_spec
@@ -167,15 +168,19 @@ class SweepTab:
 
     # -- a cell in the Explore tab ----------------------------------------------------------------------------------
     @user_errors
-    def open_cell(self, sweep: str | None, cell: str | None) -> dict[str, Any]:
+    def open_cell(self, sweep: str | None, cell: str | None, event: gr.EventData | None = None) -> dict[str, Any]:
         """The cell's run name for the run selector, and the Explore tab (the run switch follows in the next
-        event); a clear message when the cell's weights are not here."""
+        event); a clear message when the cell's weights are not here. The cell is the dropdown's, or the one
+        clicked in the fan, which the browser names in the click's event data (assets/sweep_fan.js)."""
+        clicked = getattr(event, "_data", None)  # EventData raises on a missing key instead of returning None
+        if isinstance(clicked, dict) and "cell" in clicked:
+            cell = clicked["cell"]
         record = self._record(sweep)
         if record is None:
             raise ValueError("There is no sweep on this server yet.")
         names = [c["name"] for c in record.results["cells"]]
         if cell not in names:
-            raise ValueError(f"Choose a finished cell of {record.name}; {cell!r} is not one.")
+            raise ValueError(f"Choose a finished cell of {record.name}; {shown(cell)} is not one.")
         run = self.catalog.cell_run(record.name, cell)
         if run is None or run not in self.catalog.names:
             raise ValueError(f"The weights of {cell} are not bundled, so it cannot be opened in Explore; reproduce "

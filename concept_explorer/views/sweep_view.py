@@ -8,7 +8,8 @@ step carries every cell's point at that checkpoint, so scrubbing moves all runs 
 server round trip. Not plotly frames: gr.Plot draws a figure with `Plotly.react(data, layout, config)` and drops
 `frames`, so an animate slider would have nothing to play. Not the page's shared step control (ui/stepper.py):
 that one walks one run's checkpoints and sends the server its settled step; the sweep's cells need not share a
-schedule, and a sweep has no server-side work per step.
+schedule, and a sweep has no server-side work per step. Each cell's held-out line, star and marker carry the cell's
+name as customdata, which the page reads when one is clicked to open that cell in Explore (ui/assets/sweep_fan.js).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def fan_spec(
         return message_spec("The fan needs two concepts; this sweep's classes have one.", height or 600, large)
     titles = [axis_title(concepts[0]), axis_title(concepts[1])]
     data: list[Spec] = []
-    stars: list[tuple[float, float, str, str]] = []  # (x, y, colour, hover)
+    stars: list[tuple[float, float, str, str, str]] = []  # (x, y, colour, hover, cell name)
     heldout_xy = []  # per cell: (T, 2) of its first held-out class
     for k, cell in enumerate(cells):
         xy = np.array([[[np.nan if v is None else v for v in point[:2]] for point in row]
@@ -127,9 +128,9 @@ def fan_spec(
             data.append(dict(
                 type="scatter", mode="lines+markers", name=f"held-out {cell['names'][c]}", legendgroup="heldout",
                 showlegend=k == 0, x=json_numbers(xy[:, c, 0]), y=json_numbers(xy[:, c, 1]),
-                customdata=list(cell["steps"]), line=dict(color=colors[k], width=4 if large else 3),
-                marker=dict(size=5, color=colors[k]),
-                hovertemplate=f"{name}<br>{cell['names'][c]} at step %{{customdata:,}}<br>{concepts[0]} %{{x:.2f}}, "
+                text=[f"{s:,}" for s in cell["steps"]], customdata=[cell["name"]] * len(cell["steps"]),
+                line=dict(color=colors[k], width=4 if large else 3), marker=dict(size=5, color=colors[k]),
+                hovertemplate=f"{name}<br>{cell['names'][c]} at step %{{text}}<br>{concepts[0]} %{{x:.2f}}, "
                               f"{concepts[1]} %{{y:.2f}}<extra></extra>",
             ))
         first = xy[:, heldout[0]]
@@ -138,11 +139,12 @@ def fan_spec(
         if turn is not None:
             t = int(np.argmin(np.abs(np.asarray(cell["steps"]) - turn)))
             if np.isfinite(first[t]).all():
-                stars.append((*first[t], colors[k], f"{name}: turns at step {cell['steps'][t]:,}"))
+                stars.append((*first[t], colors[k], f"{name}: turns at step {cell['steps'][t]:,}", cell["name"]))
     if stars:
         data.append(dict(
             type="scatter", mode="markers", name="turning point", x=json_numbers([s[0] for s in stars]),
-            y=json_numbers([s[1] for s in stars]), text=[s[3] for s in stars], hovertemplate="%{text}<extra></extra>",
+            y=json_numbers([s[1] for s in stars]), text=[s[3] for s in stars], customdata=[s[4] for s in stars],
+            hovertemplate="%{text}<extra></extra>",
             marker=dict(symbol="star", size=22 if large else 17, color=[s[2] for s in stars],
                         line=dict(color=PHASE_COLOR, width=2)),
         ))
@@ -162,6 +164,7 @@ def fan_spec(
     current = len(data)
     data.append(dict(
         type="scatter", mode="markers", name="at the slider's step", x=x, y=y, text=text,
+        customdata=[cell["name"] for cell in cells],
         hovertemplate="%{text}<extra></extra>",
         marker=dict(size=20 if large else 15, color=colors, line=dict(color="black", width=2.5)),
     ))
