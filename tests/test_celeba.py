@@ -3,34 +3,47 @@
 The copy: 64 aligned-size (178 × 218) JPEGs whose attributes are drawn, so a probe can learn them (Male: a blue
 instead of a red face area; Smiling: a bright bar across the lower face), list_attr_celeba.txt with the 40
 standard names and ±1 values (the other 38 random), list_eval_partition.txt with all three partitions. Nothing here
-reads the network; the run is the celeba preset shrunk like the suite's tiny runs.
+reads the network; the run is the celeba preset shrunk like the suite's tiny runs. Its live panel is driven through
+the UI layer and through an app launched on localhost with the run as its only one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qsl
 
+import httpx
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from ui_runs import TINY
 
-from concept_explorer.analysis.attribute_probe import AttributeProbe, attribute_accuracy
-from concept_explorer.analysis.capability import ElicitConfig, elicit_run, load_elicitation
-from concept_explorer.analysis.elicit import overprompt
-from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run
-from concept_explorer.analysis.live import LiveGenerator, LiveSettings
-from concept_explorer.analysis.run_probe import ensure_probe, load_probe, train_probe_for
-from concept_explorer.cli import main
-from concept_explorer.core import celeba
-from concept_explorer.core.config import RunConfig, cpu_preset, preset, with_overrides
-from concept_explorer.core.training import build_data, train
-from concept_explorer.views.captions import describe, headline
-from concept_explorer.views.run_view import RunDashboard
-from concept_explorer.views.step_view import step_view
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported (by ui_runs)
+
+from gradio_client import Client  # noqa: E402
+from ui_runs import TINY, launched_app  # noqa: E402
+
+from concept_explorer.analysis.attribute_probe import AttributeProbe, attribute_accuracy  # noqa: E402
+from concept_explorer.analysis.capability import ElicitConfig, elicit_run, load_elicitation  # noqa: E402
+from concept_explorer.analysis.elicit import overprompt  # noqa: E402
+from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_prompts, evaluate_run  # noqa: E402
+from concept_explorer.analysis.live import LiveGenerator, LiveSettings  # noqa: E402
+from concept_explorer.analysis.run_probe import ensure_probe, load_probe, train_probe_for  # noqa: E402
+from concept_explorer.cli import main  # noqa: E402
+from concept_explorer.core import celeba  # noqa: E402
+from concept_explorer.core.config import RunConfig, cpu_preset, preset, with_overrides  # noqa: E402
+from concept_explorer.core.run import Run  # noqa: E402
+from concept_explorer.core.training import build_data, train  # noqa: E402
+from concept_explorer.ui.runs import run_controls  # noqa: E402
+from concept_explorer.ui.settings import GenerationSettings  # noqa: E402
+from concept_explorer.ui.state import ViewState  # noqa: E402
+from concept_explorer.ui.url import VIEW_CONTROLS  # noqa: E402
+from concept_explorer.views.captions import describe, headline  # noqa: E402
+from concept_explorer.views.run_view import RunDashboard  # noqa: E402
+from concept_explorer.views.step_view import step_view  # noqa: E402
 
 COUNT = 64
 TRAIN, VAL = 40, 52  # rows below TRAIN are partition 0, below VAL 1, the rest 2
@@ -234,17 +247,24 @@ def test_the_attribute_probe_learns_the_drawn_attributes(copy):
         probe.score(torch.zeros(1, 3, 16, 16), dataclasses.replace(space, heldout="11"))
 
 
-def test_a_tiny_celeba_run_is_trained_probed_evaluated_elicited_and_shown(copy, tmp_path):
-    config = celeba_config(copy)
-    run = train(config, tmp_path / "celeba", device="cpu", progress=False)
+@pytest.fixture(scope="module")
+def celeba_run(copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A tiny CelebA run (Male × Smiling, female-smiling held out, checkpoints 2/4/6) with a barely trained attribute
+    probe, evaluated and elicited with 4 samples: what the run view and the live panel need."""
+    run = train(celeba_config(copy), tmp_path_factory.mktemp("celeba-run") / "celeba", device="cpu", progress=False)
     space = run.config.concept_space
     train_probe_for(space, progress=False, steps=5, batch_size=16, width=8, per_class=4).save(run.layout.probe)
-    assert isinstance(ensure_probe(run, progress=False), AttributeProbe)
+    assert isinstance(ensure_probe(run, progress=False), AttributeProbe)  # the saved probe, not a new one
+    evaluate_run(run, EvalConfig(samples_per_class=4), progress=False)
+    elicit_run(run, ElicitConfig(concepts=space.concepts, samples=4), progress=False)
+    return run
+
+
+def test_a_tiny_celeba_run_is_trained_probed_evaluated_elicited_and_shown(celeba_run):
+    run, space = celeba_run, celeba_run.config.concept_space
     assert isinstance(load_probe(run.layout.probe, space), AttributeProbe)
     h, labels = class_prompts(space, 2, 0)
     assert (h == torch.stack([space.class_prompt(c) for c in space.all_classes()])[labels]).all()
-    evaluate_run(run, EvalConfig(samples_per_class=4), progress=False)
-    elicit_run(run, ElicitConfig(concepts=space.concepts, samples=4), progress=False)
     evaluation = Evaluation(run)
     assert evaluation.coordinates.shape == (3, 4, 2) and np.isfinite(evaluation.coordinates).all()
     assert ((0 <= evaluation.coordinates) & (evaluation.coordinates <= 1)).all()
@@ -262,6 +282,79 @@ def test_a_tiny_celeba_run_is_trained_probed_evaluated_elicited_and_shown(copy, 
                                                       overprompt_concepts=("Male",), intervention=(1.0, 0.0),
                                                       intervention_strength=0.5, samples=2, sample_steps=2))
     assert live.coordinates is not None and live.coordinates.shape == (2, 2)
+
+
+
+# -- the live generation panel on a CelebA run ------------------------------------------------------------------------
+HELD_OUT_PUSHED = GenerationSettings(overprompt=1.0, overprompt_along=("shape",), direction="shape", strength=0.5,
+                                     samples=2, sample_steps=2)
+"""The held-out class (every slider at 1), overprompted along Male and pushed along Male's direction: Male sits in
+the panel's `shape` slot and Smiling in its `color` slot (views/concept_slots.py)."""
+
+
+def test_the_generation_panel_reads_and_names_the_attributes_through_its_slots(celeba_run):
+    dashboard = RunDashboard.load(celeba_run.path)
+    assert dashboard.slots.slots == ("shape", "color")
+    controls = run_controls(dashboard, 2, ["celeba"], "celeba")
+    assert (controls["shape"]["label"], controls["shape"]["visible"]) == ("Male: Male (0) ↔ not Male (1)", True)
+    assert (controls["color"]["label"], controls["w_color"]["label"]) == ("Smiling: not Smiling (0) ↔ Smiling (1)",
+                                                                          "Smiling weight")
+    assert not controls["size"]["visible"] and not controls["w_bg"]["visible"]
+    assert controls["overprompt_along"]["choices"] == [("Male", "shape"), ("Smiling", "color")]
+    assert controls["direction"]["choices"] == [("Male", "shape"), ("Smiling", "color"), "custom mix"]
+    assert dashboard.slots.levels((1, 0)) == {"shape": 1.0, "color": 0.0}
+
+    at = GenerationSettings(shape=0.25, color=1.0, samples=2, sample_steps=2)  # mostly Male, smiling
+    assert at.live_settings(dashboard, 0).concept_vector == (0.25, 1.0)
+    pushed = HELD_OUT_PUSHED.live_settings(dashboard, 2)
+    assert pushed == LiveSettings(step=6, concept_vector=(1.0, 1.0), overprompt=1.0, overprompt_concepts=("Male",),
+                                  intervention=(1.0, 0.0), intervention_strength=0.5, samples=2, sample_steps=2)
+    mixed = dataclasses.replace(HELD_OUT_PUSHED, direction="custom mix", w_shape=0.5, w_color=-1.0,
+                                overprompt_along=("Smiling",))  # an API client may name an attribute itself
+    assert (mixed.live_settings(dashboard, 2).intervention, mixed.live_settings(dashboard, 2).overprompt_concepts) == (
+        (0.5, -1.0), ("Smiling",))
+    with pytest.raises(ValueError) as error:
+        dataclasses.replace(HELD_OUT_PUSHED, direction="size").live_settings(dashboard, 2)
+    assert str(error.value) == ("Unknown intervention direction 'size'; choose one of ['shape (Male)', "
+                                "'color (Smiling)'] or 'custom mix'.")
+    generator = LiveGenerator()
+    near = generator.generate(celeba_run, at.live_settings(dashboard, 2))
+    assert near.target_name == "Male & Smiling" and near.coordinates.shape == (2, 2)
+    held_out = generator.generate(celeba_run, pushed)
+    assert held_out.target_name == "not Male & Smiling" and held_out.h[:4].tolist() == [-0.5, 1.5, 0.0, 1.0]
+
+    linked = ViewState(run="celeba", step=6, generation=dataclasses.replace(HELD_OUT_PUSHED, shape=0.75))
+    query = linked.to_query()
+    assert {"c_shape=0.75", "opc=shape", "iv=shape", "ivs=0.5", "op=1"} <= set(query.split("&"))
+    state, problems = ViewState.from_query(dict(parse_qsl(query)))
+    assert problems == [] and state.run == "celeba"
+    assert state.generation.fitted_to(dashboard).live_settings(dashboard, 2) == linked.generation.live_settings(
+        dashboard, 2)
+
+
+@pytest.mark.slow
+def test_the_app_serves_the_live_panel_of_a_celeba_run(celeba_run, tmp_path_factory):
+    """Through gradio_client, an app whose first run is the CelebA run: a link's settings come back on the attributes'
+    sliders, prompting a class sets them, and a generation overprompts and intervenes on the held-out class."""
+    with launched_app(tmp_path_factory, "celeba-app", paths=[celeba_run.path]) as (_, url):
+        client = Client(url, verbose=False)
+        near_male = dataclasses.replace(HELD_OUT_PUSHED, shape=0.25)
+        query = client.predict("celeba", 2, "", 0.0, False, "strict", *near_male.values().values(),
+                               api_name="/view_query")
+        assert {"c_shape=0.25", "opc=shape", "iv=shape"} <= set(query.split("&")) and "run=" not in query
+        response = httpx.post(f"{url.rstrip('/')}/gradio_api/run/load_view?{query}", json={"data": []}, timeout=60)
+        assert response.status_code == 200, response.text
+        view = dict(zip(VIEW_CONTROLS, response.json()["data"]))
+        assert (view["shape"]["value"], view["shape"]["label"]) == (0.25, "Male: Male (0) ↔ not Male (1)")
+        assert view["size"]["visible"] is False and view["overprompt_along"]["value"] == ["shape"]
+        assert view["direction"]["value"] == "shape"
+        assert view["direction"]["choices"] == [["Male", "shape"], ["Smiling", "color"], ["custom mix", "custom mix"]]
+        prompted = client.predict("celeba", "10 not Male & not Smiling", api_name="/prompt_class")
+        assert [update.get("value") for update in prompted] == [1.0, 0.0, None, None]
+        live = client.predict("celeba", 2, 0.0, False, "strict", *HELD_OUT_PUSHED.values().values(),
+                              api_name="/generate")["props"]["live"]
+        assert live["summary"].startswith("Step 6, prompt nearest not Male & Smiling, overprompt 1 on Male, "
+                                          "intervention 0.5 (target direction)")
 
 
 def test_the_cli_runs_probe_evaluate_and_elicit_on_a_celeba_run(copy, tmp_path, capsys):

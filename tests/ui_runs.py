@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,14 +125,18 @@ def free_port() -> int:
 
 @contextmanager
 def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str, sweeps: bool = False,
-                 policy: ServingPolicy | None = None) -> Iterator[tuple[gr.Blocks, str]]:
-    """The explorer on the two tiny runs, launched on a free local port with its own gradio temp dir and queued as
-    `serve` queues it (local policy unless `policy` says otherwise); yields (app, url) and closes it afterwards.
+                 policy: ServingPolicy | None = None,
+                 paths: Sequence[Path] | None = None) -> Iterator[tuple[gr.Blocks, str]]:
+    """The explorer on the two tiny runs (or on the run folders `paths`, the first shown first), launched on a free
+    local port with its own gradio temp dir and queued as `serve` queues it (local policy unless `policy` says
+    otherwise); yields (app, url) and closes it afterwards.
     With `sweeps`, its runs folder holds the tiny sweep (`sweep-tiny`, its cells offered as runs) and a packed copy
     without weights (`sweep-packed`, as checkpoints/ bundles one)."""
     from concept_explorer.ui import build_app, launch_options, queue_options
 
-    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
+    if paths is None:
+        runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
+        paths = [runs["plain"], runs["cfg"], runs["short"]]
     scratch = tmp_path_factory.mktemp(name)
     if sweeps:
         copy = shutil.copytree(tiny_sweep(tmp_path_factory.mktemp("sweep")), scratch / "runs" / "sweep-tiny")
@@ -140,8 +144,7 @@ def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str, sweeps: bo
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADIO_TEMP_DIR", str(scratch / "gradio"))
         policy = policy or ServingPolicy()
-        demo = build_app([runs["plain"], runs["cfg"], runs["short"]], checkpoints=scratch / "none",
-                         runs=scratch / "runs", policy=policy)
+        demo = build_app(paths, checkpoints=scratch / "none", runs=scratch / "runs", policy=policy)
         demo.queue(**queue_options(policy))
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
                                 quiet=True, show_error=True, **launch_options())

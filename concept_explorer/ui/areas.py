@@ -86,16 +86,17 @@ def generation_panel(first: RunDashboard) -> Components:
             panel = dict(prompt_class=gr.Radio([f"{first.space.class_label(c)} {first.space.class_name(c)}"
                                                 for c in first.space.all_classes()], label="prompt a class",
                                                value=None, elem_id="prompt-class"))
+        # Labelled by slot (the API page names components by their first label); a run's labels come with the run.
         panel |= {c: gr.Slider(*limits.POSITION.bounds, value=position, step=0.05, label=c,
-                               visible=c in first.concepts, elem_id=f"pos-{c}")
+                               visible=c in first.slots.slots, elem_id=f"pos-{c}")
                   for c, position in default.positions().items()}
         with gr.Row():
             panel["overprompt"] = gr.Slider(*limits.OVERPROMPT.bounds, value=default.overprompt, step=0.25,
                                             label="overprompt strength", elem_id="overprompt")
-            panel["overprompt_along"] = gr.CheckboxGroup(first.concepts, value=list(default.overprompt_along),
+            panel["overprompt_along"] = gr.CheckboxGroup(first.slots.choices(), value=list(default.overprompt_along),
                                                          label="overprompt along", elem_id="overprompt-concepts")
         with gr.Row():
-            panel["direction"] = gr.Radio([*first.concepts, DIRECTION_CUSTOM], value=default.direction,
+            panel["direction"] = gr.Radio([*first.slots.choices(), DIRECTION_CUSTOM], value=default.direction,
                                           label="intervene along", elem_id="iv-direction")
         with gr.Row():
             panel["strength"] = gr.Slider(*limits.STRENGTH.bounds, value=default.strength, step=0.25,
@@ -104,7 +105,7 @@ def generation_panel(first: RunDashboard) -> Components:
                                                   info=text.DIRECTION_INFO, elem_id="iv-direction-kind", min_width=120)
         with gr.Row(visible=False, elem_id="iv-weights") as weights_box:
             panel |= {f"w_{c}": gr.Slider(*limits.WEIGHT.bounds, value=weight, step=0.1, label=f"{c} weight",
-                                          visible=c in first.concepts, elem_id=f"w-{c}")
+                                          visible=c in first.slots.slots, elem_id=f"w-{c}")
                       for c, weight in default.weights().items()}
         panel["weights_box"] = weights_box
         with gr.Row():

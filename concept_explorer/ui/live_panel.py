@@ -72,10 +72,10 @@ class LivePanel:
 
     @user_errors
     def prompt_class(self, run: str, label: str) -> dict[str, Any]:
-        """Set the concept sliders (named after their concepts) to a class's means."""
+        """Set the position sliders of the run's concepts (each in its slot) to a class's means."""
         dashboard = self.explorer.dashboard(run)
         code = dashboard.space.parse_class(str(label).split(" ")[0])
-        return {concept: gr.update(value=float(level)) for concept, level in zip(dashboard.concepts, code)}
+        return {slot: gr.update(value=level) for slot, level in dashboard.slots.levels(code).items()}
 
     def show_weights(self, direction: str) -> Any:
         return gr.update(visible=direction == DIRECTION_CUSTOM)

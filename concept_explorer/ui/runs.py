@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..core.concepts import CONCEPT_ORDER, LEVEL_NAMES
+from ..core.concepts import CONCEPT_ORDER
 from ..core.run import RunFolderError
 from ..views import captions
 from ..views.run_view import CONCEPT_NAMES, RunDashboard
@@ -23,16 +23,16 @@ RUN_DEPENDENT = ("checkpoint", "run_info", "learning", *CONCEPT_ORDER,
 def run_controls(dashboard: RunDashboard, index: int, runs: list[str], name: str) -> dict[str, Any]:
     """Updates of the run-dependent controls, by name, showing checkpoint `index` of the run the catalog offers as
     `name` (not always its folder's name: a sweep's cell is "<sweep>/<cell>")."""
-    concepts = dashboard.concepts
+    slots = dashboard.slots  # the controls are named after slots, labelled after the run's concepts
     updates: dict[str, Any] = {"checkpoint": index}
     updates["run_info"] = captions.describe(dashboard)
     updates["learning"] = captions.learning_summary(dashboard)
-    for c in CONCEPT_ORDER:
-        updates[c] = gr.update(visible=c in concepts, label=_axis_label(c))
-        updates[f"w_{c}"] = gr.update(visible=c in concepts, label=f"{c} weight")
-    updates["overprompt_along"] = gr.update(choices=concepts, value=[c for c in concepts if c == "color"]
-                                            or concepts[:1])
-    updates["direction"] = gr.update(choices=[*concepts, DIRECTION_CUSTOM])
+    for slot in CONCEPT_ORDER:
+        updates[slot] = gr.update(visible=slot in slots.slots, label=slots.position_label(slot))
+        updates[f"w_{slot}"] = gr.update(visible=slot in slots.slots, label=slots.weight_label(slot))
+    updates["overprompt_along"] = gr.update(choices=slots.choices(), value=[s for s in slots.slots if s == "color"]
+                                            or list(slots.slots[:1]))
+    updates["direction"] = gr.update(choices=[*slots.choices(), DIRECTION_CUSTOM])
     updates["patch"] = gr.update(choices=[("none", NONE_PATCH)] + [(f"step {s}", str(s)) for s in dashboard.run.steps],
                                  value=NONE_PATCH)
     updates["guidance"] = gr.update(visible=dashboard.supports_guidance, value=1.0)
@@ -73,8 +73,3 @@ def mask_label(dashboard: RunDashboard) -> str:
     which concept the prompt then leaves open."""
     concept = dashboard.run.config.train.mask_concept
     return f"leave {CONCEPT_NAMES.get(concept, concept or 'a concept')} unspecified (masked prompt)"
-
-
-def _axis_label(concept: str) -> str:
-    low, high = LEVEL_NAMES[concept]
-    return f"{concept}: {low} (0) ↔ {high} (1)"

@@ -72,22 +72,24 @@ class GenerationSettings:
         return {name: getattr(self, name) for name in self.names()}
 
     def positions(self) -> dict[str, float]:
-        """Position along each concept's axis, for every concept (the run uses its own)."""
+        """Position along each slot's axis, for every slot (the run uses its own: RunDashboard.slots)."""
         return {concept: getattr(self, concept) for concept in CONCEPT_ORDER}
 
     def weights(self) -> dict[str, float]:
-        """Each concept's weight in the custom intervention direction."""
+        """Each slot's weight in the custom intervention direction."""
         return {concept: getattr(self, f"w_{concept}") for concept in CONCEPT_ORDER}
 
     def live_settings(self, dashboard: RunDashboard, index: Any) -> LiveSettings:
-        """What to sample at checkpoint `index` of the run (LiveGenerator validates the values)."""
-        concepts = dashboard.concepts
-        if self.direction in concepts:
-            weights = {c: float(c == self.direction) for c in concepts}
+        """What to sample at checkpoint `index` of the run (LiveGenerator validates the values). The controls are
+        the panel's slots; the run's concepts are read off them by `dashboard.slots`."""
+        slots = dashboard.slots
+        along = slots.concept(self.direction)
+        if along is not None:
+            weights = tuple(float(c == along) for c in slots.concepts)
         elif self.direction == DIRECTION_CUSTOM:
-            weights = self.weights()
+            weights = slots.vector(self.weights())
         else:
-            raise ValueError(f"Unknown intervention direction {self.direction!r}; choose one of {concepts} or "
+            raise ValueError(f"Unknown intervention direction {self.direction!r}; choose one of {slots.named()} or "
                              f"{DIRECTION_CUSTOM!r}.")
         if self.patch in (None, "", NONE_PATCH):
             patch_step = None
@@ -97,11 +99,12 @@ class GenerationSettings:
             except ValueError:
                 raise ValueError(f"Unknown patch source {self.patch!r}; choose a checkpoint step or "
                                  f"{NONE_PATCH!r}.") from None
-        positions = self.positions()
+        # A name that is no concept of the run is passed on as it is, for LiveSettings to refuse in its sentence.
+        along_overprompt = tuple(slots.concept(c) or c for c in self.overprompt_along or ())
         return LiveSettings(
-            step=dashboard.steps[dashboard.check_index(index)], concept_vector=tuple(positions[c] for c in concepts),
-            overprompt=self.overprompt, overprompt_concepts=tuple(self.overprompt_along or ()),
-            intervention=tuple(weights[c] for c in concepts), intervention_strength=self.strength,
+            step=dashboard.steps[dashboard.check_index(index)], concept_vector=slots.vector(self.positions()),
+            overprompt=self.overprompt, overprompt_concepts=along_overprompt,
+            intervention=weights, intervention_strength=self.strength,
             projection=bool(self.projection), direction=self.direction_kind, patch_step=patch_step,
             guidance=self.guidance, masked=self.masked, seed=self.seed, samples=self.samples,
             sample_steps=self.sample_steps,
@@ -110,10 +113,10 @@ class GenerationSettings:
     def fitted_to(self, dashboard: RunDashboard) -> GenerationSettings:
         """These settings with what the run cannot use replaced (other concepts, steps it lacks, guidance, a masked
         prompt)."""
-        concepts = dashboard.concepts
+        slots = dashboard.slots.slots
         return replace(
-            self, overprompt_along=[c for c in self.overprompt_along if c in concepts],
-            direction=self.direction if self.direction in (*concepts, DIRECTION_CUSTOM) else concepts[0],
+            self, overprompt_along=[c for c in self.overprompt_along if c in slots],
+            direction=self.direction if self.direction in (*slots, DIRECTION_CUSTOM) else slots[0],
             patch=self.patch if self.patch in {str(s) for s in dashboard.run.steps} else NONE_PATCH,
             guidance=self.guidance if dashboard.supports_guidance else 1.0,
             masked=self.masked if dashboard.supports_masking else False,

@@ -40,6 +40,7 @@ from ..core.render import render, sample_attributes
 from ..core.run import Run, RunFolderError
 from . import images as raster
 from . import plots
+from .concept_slots import ConceptSlots
 from .concept_space import concept_planes, concept_space_spec, distance_time_spec, live_traces
 
 PHASE_HELP = dict(zip(PHASE_ORDER, (
@@ -98,6 +99,7 @@ class RunDashboard:
         self.names = [space.class_name(c) for c in space.all_classes()]
         self.heldout = [sum(c) > 1 for c in space.all_classes()]
         self.concepts = list(space.concepts)
+        self.slots = ConceptSlots(space)  # which generation control stands for which concept
         self.axis_titles = [axis_title(c, space.level_names(c)) for c in self.concepts]
         self.heldout_label = space.class_label(space.heldout_classes()[0])
         self.heldout_name = space.class_name(space.heldout_classes()[0])
