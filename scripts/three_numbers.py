@@ -4,9 +4,10 @@
     .venv/bin/python scripts/three_numbers.py --write                                # into README.md
 
 Under both criteria: when training converged (every training class learned), and per held-out class its bits from
-the training classes, its learning step (joint and per concept; "never" = not within the run) and its distance
-from its corner in concept space when training converged; then Spearman ρ of distance against learning step over
-the learned classes (analysis/distance_time.py; the paper's §4.6 relation predicts ρ > 0). tests/test_numbers.py
+the training classes, its distance from its corner in concept space when training converged, its learning step
+under plain prompting (joint and per concept; "never" = not within the run) and under its best elicitation
+(distance_time.elicited_learning); then Spearman ρ of distance against learning step over the learned classes,
+for each (analysis/distance_time.py; the paper's §4.6 relation predicts ρ > 0). tests/test_numbers.py
 checks that README.md holds exactly what this prints.
 """
 
@@ -23,12 +24,19 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from readme_block import write_block  # noqa: E402
 
+from concept_explorer.analysis.capability import load_elicitation  # noqa: E402
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
+from concept_explorer.analysis.distance_time import DistanceTime, distance_time, elicited_learning  # noqa: E402
 from concept_explorer.core.run import Run  # noqa: E402
 from concept_explorer.views.run_view import RunDashboard  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "three-concepts"
 START, END = "<!-- three-numbers:start (scripts/three_numbers.py --write) -->", "<!-- three-numbers:end -->"
+
+
+def rho_text(result: DistanceTime) -> str:
+    rho = "undefined" if math.isnan(result.rho) else f"{result.rho:+.2f}"
+    return f"{rho} over {result.points} learned held-out classes"
 
 
 def step(value: int | None) -> str:
@@ -41,22 +49,27 @@ def generate(path: Path = BUNDLED) -> str:
     lines = [START, "", f"Bundled `{path.name}` (preset {run.config.preset}, seed {run.config.train.seed}, "
              f"{run.final_step:,} steps, {len(run.steps)} checkpoints; Δ " + ", ".join(
                  f"{c} {getattr(space, f'delta_{c}'):g}" for c in space.concepts) + "):"]
+    summary = load_elicitation(run)
     for criterion in CRITERIA:
         view = RunDashboard(run, criterion)
         result = view.distance_time
+        heldout = [timing.label for timing in result.classes]
+        elicited = distance_time(view.evaluation.coordinates, view.steps, space.all_classes(),
+                                 elicited_learning(summary, heldout, criterion), result.convergence)
         names = dict(zip(view.labels, view.names))
         lines += ["", f"**{criterion}**: training converged at step {step(result.convergence.step)}.", "",
-                  "| held-out class | bits from training | learned (all concepts) | "
-                  + " | ".join(space.concepts) + " | distance at convergence |", "|---" * (4 + len(space.concepts))
-                  + "|"]
-        for timing in result.classes:
+                  "| held-out class | bits from training | distance at convergence | learned, plain (all concepts) | "
+                  + " | ".join(f"plain, {c}" for c in space.concepts) + " | learned, best elicitation |",
+                  "|---" * (5 + len(space.concepts)) + "|"]
+        for timing, by_elicitation in zip(result.classes, elicited.classes):
             per_concept = view.learning[timing.label]
             distance = "—" if math.isnan(timing.distance) else f"{timing.distance:.2f}"
-            lines.append(f"| {timing.label} {names[timing.label]} | {timing.hamming} | {step(timing.learning.step)} | "
-                         + " | ".join(step(per_concept[c].step) for c in space.concepts) + f" | {distance} |")
-        rho = "undefined" if math.isnan(result.rho) else f"{result.rho:+.2f}"
-        lines += ["", f"Spearman ρ of distance against learning step: {rho} over {result.points} learned "
-                  f"held-out classes."]
+            lines.append(f"| {timing.label} {names[timing.label]} | {timing.hamming} | {distance} | "
+                         f"{step(timing.learning.step)} | " + " | ".join(step(per_concept[c].step)
+                                                                      for c in space.concepts)
+                         + f" | {step(by_elicitation.learning.step)} |")
+        lines += ["", f"Spearman ρ of distance against learning step: {rho_text(result)} (plain prompting), "
+                  f"{rho_text(elicited)} (best elicitation)."]
     return "\n".join(lines + ["", END])
 
 

@@ -5,6 +5,7 @@ view, and the Explore view of it through the API."""
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from ui_runs import make_run, tiny_config
 
 from concept_explorer.analysis.definitions import LearningStep, learning_step, training_convergence
-from concept_explorer.analysis.distance_time import distance_time, hamming_to_training
+from concept_explorer.analysis.capability import load_elicitation
+from concept_explorer.analysis.distance_time import distance_time, elicited_learning, hamming_to_training
 from concept_explorer.analysis.evaluate import Evaluation
 from concept_explorer.analysis.probes import Probe
 from concept_explorer.core.concepts import ConceptSpace
@@ -117,6 +119,26 @@ def test_a_three_concept_run_is_probed_and_evaluated_in_three_dimensions(runs):
     assert probe.score(samples["images"][:4], space).position.shape == (4, 3)  # a reading per concept
     assert samples["position"].shape == (4 * 8, 3)
     assert evaluation.coordinates.shape == (3, 8, 3) and evaluation.concept_accuracy.shape == (3, 8, 3)
+
+
+def test_elicited_learning_takes_each_heldout_class_at_its_earliest_elicitation_family(runs):
+    """The tiny run's own elicitation summary with planted joint accuracies: for 011 overprompting reaches 0.8 from
+    the first checkpoint and intervention never does; for 111 nothing does; every held-out class gets an entry."""
+    run = Run.open(runs["three"])
+    summary = copy.deepcopy(load_elicitation(run))
+    for row in summary["per_step"].values():
+        for key, classes in row.items():
+            for label, entry in classes.items():
+                good = label == "011" and key.startswith("overprompt")
+                entry["criteria"]["strict"]["joint_accuracy"] = 0.9 if good else 0.1
+    heldout = [run.config.concept_space.class_label(c) for c in run.config.concept_space.heldout_classes()]
+    learned = elicited_learning(summary, heldout, "strict")
+    assert set(learned) == set(heldout) == {"011", "101", "110", "111"}
+    assert learned["011"] == LearningStep(run.steps[0]) and not learned["111"].learned
+    for row in summary["per_step"].values():  # plain prompting alone never counts as an elicitation
+        for label, entry in row["plain"].items():
+            entry["criteria"]["strict"]["joint_accuracy"] = 1.0
+    assert not elicited_learning(summary, ["101"], "strict")["101"].learned
 
 
 def test_a_three_concept_view_has_three_planes_a_distance_figure_and_a_learning_table(runs):

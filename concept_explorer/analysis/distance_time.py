@@ -25,7 +25,8 @@ import numpy as np
 
 from ..core.concepts import ConceptSpace
 from .across import spearman
-from .definitions import LearningStep
+from .capability import capability_curves
+from .definitions import DEFAULT_CRITERION, LearningStep
 
 MIN_POINTS = 3
 """ρ needs at least this many learned classes: with two, any ordering gives ±1 and says nothing."""
@@ -83,3 +84,16 @@ def distance_time(
     rho = (spearman(np.array([c.distance for c in ranked]), np.array([c.learning.step for c in ranked]))
            if len(ranked) >= MIN_POINTS else math.nan)
     return DistanceTime(convergence, classes, rho, len(ranked))
+
+
+def elicited_learning(summary: dict, labels: Sequence[str], criterion: str = DEFAULT_CRITERION) -> dict[str, LearningStep]:
+    """Each held-out class's learning step under its best elicitation: the earliest learning step of any
+    elicitation family (capability.capability_curves; each family at its best strength per checkpoint), read from
+    an elicitation summary. The distance-vs-time relation under elicitation, for runs too short for plain prompting
+    to learn their held-out classes (the cpu3 preset's: README, "Three concepts")."""
+    learned = {}
+    for label in labels:
+        curves = capability_curves(summary, label, criterion=criterion)
+        steps = [s.step for family, s in curves.learned.items() if family != "plain" and s.learned]
+        learned[label] = LearningStep(min(steps) if steps else None)
+    return learned
