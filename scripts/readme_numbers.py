@@ -102,6 +102,12 @@ def calibration_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
+CHECKPOINTS_BUDGET_MB = 300
+"""All of checkpoints/ (a Space clones it whole; tests/test_bundled.py holds it to this): the three seeds of the cpu
+preset (about 160 MB), the concept-signal sweep (≤ 60 MB, issue 12), the three-concept run (≤ 50 MB) and the
+underspecification sweep (≤ 20 MB, issue 14)."""
+
+
 def storage_line(runs: list[Run]) -> str:
     def megabytes(folder: Path) -> float:
         return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
@@ -114,7 +120,7 @@ def storage_line(runs: list[Run]) -> str:
                      f"{megabytes(layout.evaluation_summary.parent):.0f}, elicitation "
                      f"{megabytes(layout.elicitation_summary.parent):.0f})")
     total = megabytes(Path(runs[0].path).parent)
-    return f"Stored: {'; '.join(parts)}; all of `checkpoints/` {total:.0f} MB (budget 200 MB)."
+    return f"Stored: {'; '.join(parts)}; all of `checkpoints/` {total:.0f} MB (budget {CHECKPOINTS_BUDGET_MB} MB)."
 
 
 def block(runs: list[Run], designs: dict | None) -> str:
