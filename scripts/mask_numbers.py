@@ -13,7 +13,6 @@ exactly what this prints.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import write_block  # noqa: E402
+from readme_block import folder_block_cli  # noqa: E402
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
@@ -74,17 +73,5 @@ def generate(sweep: Path = BUNDLED) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", type=Path, default=BUNDLED)
-    parser.add_argument("--write", action="store_true", help="replace the block in README.md")
-    args = parser.parse_args()
-    text = generate(args.sweep)
-    if args.write:
-        write_block(ROOT / "README.md", START, END, text)
-    else:
-        print(text)
-
-
 if __name__ == "__main__":
-    main()
+    folder_block_cli(__doc__, generate, "sweep", BUNDLED, ROOT / "README.md", START, END)

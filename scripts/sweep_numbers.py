@@ -15,7 +15,6 @@ tests/test_numbers.py checks that README.md holds exactly what this prints.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import write_block  # noqa: E402
+from readme_block import folder_block_cli  # noqa: E402
 
 from concept_explorer.analysis.across import signal_speed_correlation, spearman  # noqa: E402
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
@@ -128,17 +127,5 @@ def block(path: Path = BUNDLED) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sweep", type=Path, default=BUNDLED)
-    parser.add_argument("--write", action="store_true", help="replace the sweep block in README.md")
-    args = parser.parse_args()
-    text = block(args.sweep.resolve())
-    if not args.write:
-        print(text)
-        return
-    write_block(ROOT / "README.md", START, END, text)
-
-
 if __name__ == "__main__":
-    main()
+    folder_block_cli(__doc__, block, "sweep", BUNDLED, ROOT / "README.md", START, END)

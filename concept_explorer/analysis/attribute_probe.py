@@ -27,7 +27,7 @@ from ..core.concepts import ConceptSpace
 from ..core.limits import PROBE_CONFIG, check_ranges
 from ..core.run import RunFolderError, atomic_save_tensors
 from .definitions import CRITERIA, correctness
-from .probes import ProbeNet, ProbeScores
+from .probes import ProbeNet, ProbeScores, fit
 
 ATTRIBUTE_FORMAT = "attributes"
 """The `probe_format` of an attribute probe's file (the synthetic probe's is probes.PROBE_FORMAT)."""
@@ -107,8 +107,6 @@ class AttributeProbe:
 def train_attribute_probe(config: AttributeProbeConfig, progress: bool = True) -> AttributeProbe:
     """Cross-entropy on the level bits of up to `per_class` train-partition faces of each combination, in random
     batches with random horizontal flips (a face's attributes do not change in a mirror)."""
-    from tqdm.auto import tqdm
-
     space = config.space
     codes = space.all_classes()
     images, labels = celeba.load_classes(space, codes, config.per_class, config.seed)
@@ -116,20 +114,16 @@ def train_attribute_probe(config: AttributeProbeConfig, progress: bool = True) -
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     probe = AttributeProbe(config)
-    net = probe.net.train()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
+    net = probe.net
     loss_fn = nn.BCEWithLogitsLoss()
-    for _ in tqdm(range(config.steps), disable=not progress, desc="attribute probe", unit="step"):
+
+    def batch_loss() -> torch.Tensor:
         index = torch.randint(images.shape[0], (config.batch_size,), generator=generator)
         mirror = torch.rand(config.batch_size, generator=generator) < 0.5
         batch = torch.where(mirror[:, None, None, None], images[index].flip(-1), images[index])
-        loss = loss_fn(net(batch)[:, :-1], targets[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    net.eval()
+        return loss_fn(net(batch)[:, :-1], targets[index])
+
+    fit(net, batch_loss, config.lr, config.steps, "attribute probe", progress)
     return probe
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,17 +291,14 @@ READING_WEIGHT = 10.0
 
 def train_probe(config: ProbeConfig, progress: bool = True) -> Probe:
     """Train on fresh renders every step (no fixed dataset, so no overfitting to one draw)."""
-    from tqdm.auto import tqdm
-
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     probe = Probe(config)
     centre, scale, is_logit = probe.readout()
-    net = probe.net.train()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
+    net = probe.net
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-    for _ in tqdm(range(config.steps), disable=not progress, desc="probe", unit="step"):
+
+    def batch_loss() -> torch.Tensor:
         images, targets, present = render_probe_batch(config, config.batch_size, generator)
         outputs = net(images)
         readings = outputs[:, :-1]  # (B, K)
@@ -308,13 +306,28 @@ def train_probe(config: ProbeConfig, progress: bool = True) -> Probe:
                                   READING_WEIGHT * (readings - (targets - centre) / scale) ** 2)
         # Readings learn only from images that show an object: an empty image has no colour or size.
         concept_loss = (per_concept.mean(1) * present).sum() / present.sum().clamp(min=1)
-        loss = concept_loss + loss_fn(outputs[:, -1], present).mean()
+        return concept_loss + loss_fn(outputs[:, -1], present).mean()
+
+    fit(net, batch_loss, config.lr, config.steps, "probe", progress)
+    return probe
+
+
+def fit(net: nn.Module, batch_loss: Callable[[], torch.Tensor], lr: float, steps: int, desc: str,
+        progress: bool) -> None:
+    """The probes' one training loop (the synthetic probe and CelebA's attribute probe): AdamW with a one-cycle
+    schedule over `steps` batches of `batch_loss()`; leaves `net` in eval mode."""
+    from tqdm.auto import tqdm
+
+    net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    for _ in tqdm(range(steps), disable=not progress, desc=desc, unit="step"):
+        loss = batch_loss()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
     net.eval()
-    return probe
 
 
 def class_mean_accuracy(
