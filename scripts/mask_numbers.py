@@ -5,9 +5,10 @@
 
 Per masked fraction f (mean [min–max] over the seeds finished), late in training (the mean of the last three
 checkpoints that drew something, underspecification.TAIL): the colour coordinate of "blue triangle" samples under
-plain prompting, under each elicitation method, and of the masked prompt "triangle" (colour unspecified); then
-plain and elicited learning steps of blue triangles under both criteria, and Spearman ρ between f and the plain
-colour (−1: every step up in f draws blue triangles redder). tests/test_numbers.py checks that README.md holds
+plain prompting, under each elicitation method, and of the masked prompt "triangle" (colour unspecified); then,
+under both criteria, the share of blue-triangle samples drawn as red triangles (the masked class), the share drawn
+right under plain prompting and under the best elicitation, and their learning steps; last, Spearman ρ between f
+and the plain colour (−1: every step up in f draws blue triangles redder). tests/test_numbers.py checks that README.md holds
 exactly what this prints.
 """
 
@@ -49,26 +50,30 @@ def generate(sweep: Path = BUNDLED) -> str:
     methods = sorted({k for r in rows for k in r.elicited})
     seeds = sorted({s for r in rows for s in r.seeds})
     final = sorted({c["steps"][-1] for c in results["cells"]})
+    cell = results["cells"][0]
+    held, masked = (cell["names"][cell["labels"].index(label)] for label in (cell["heldout"][0], cell["mask"]["class"]))
+    unspecified = held.replace(held.split("-")[1], f"({cell['mask']['concept']} unspecified)")
     lines = [START, "",
              f"Bundled `{sweep.name}`: {len(results['cells'])} cells, f ∈ {{{', '.join(f'{r.fraction:g}' for r in rows)}}}"
              f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, {', '.join(f'{s:,}' for s in final)}"
              f" steps. Colour coordinate of the samples (0 = red, 1 = blue), mean of the last {TAIL} checkpoints:", "",
-             "| f | blue triangle, plain | " + " | ".join(f"blue triangle, {method_label(m)}" for m in methods)
-             + " | triangle, colour masked |", "|---" * (3 + len(methods)) + "|"]
+             f"| f | {held}, plain | " + " | ".join(f"{held}, {method_label(m)}" for m in methods)
+             + f" | {unspecified} |", "|---" * (3 + len(methods)) + "|"]
     for r in rows:
         n = len(r.seeds)
         lines.append(f"| {r.fraction:g} | {spread(r.plain, n)} | "
                      + " | ".join(spread(r.elicited.get(m), n) for m in methods) + f" | {spread(r.masked, n)} |")
-    lines += ["", "Learning step of blue triangles (both concepts right at 3 checkpoints in a row, ≥ 0.8):", "",
-              "| f | " + " | ".join(f"plain ({c}) | best elicitation ({c})" for c in CRITERIA) + " |",
-              "|---" * (1 + 2 * len(CRITERIA)) + "|"]
-    by_criterion = {c: by_fraction(results, c) for c in CRITERIA}
-    for k, r in enumerate(rows):
-        cells = [f"{steps(by_criterion[c][k].plain_steps)} | {steps(by_criterion[c][k].elicited_steps)}"
-                 for c in CRITERIA]
-        lines.append(f"| {r.fraction:g} | " + " | ".join(cells) + " |")
+    lines += ["", f"Late in training, what the {held} prompt draws (share of its samples; a class only when every "
+              "concept is at its level) and when it is learned (≥ 0.8 at 3 checkpoints in a row):", "",
+              f"| f | criterion | drawn as {masked} | {held}, plain | {held}, best elicitation | "
+              "learned, plain | learned, best elicitation |", "|---" * 7 + "|"]
+    for criterion in CRITERIA:
+        for r in by_fraction(results, criterion):
+            n = len(r.seeds)
+            lines.append(f"| {r.fraction:g} | {criterion} | {spread(r.drawn_as_masked, n)} | {spread(r.plain_right, n)} "
+                         f"| {spread(r.elicited_right, n)} | {steps(r.plain_steps)} | {steps(r.elicited_steps)} |")
     rho, rho_masked = intertwining_rho(rows), intertwining_rho(rows, "masked")
-    lines += ["", f"Spearman ρ between f and the late colour of blue triangles: {rho:+.2f} (plain prompting); of the "
+    lines += ["", f"Spearman ρ between f and the late colour of {held}: {rho:+.2f} (plain prompting); of the "
               f"masked prompt: " + ("—" if math.isnan(rho_masked) else f"{rho_masked:+.2f}") + ".", "", END]
     return "\n".join(lines)
 

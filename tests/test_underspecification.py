@@ -31,12 +31,15 @@ def cell(fraction: float, seed: int, colour_end: float, masked_end: float, elici
     coordinates = [[[0, 0], [0, 1], [1, 0], [1, float(colour_end * r)]] for r in ramp]
     coordinates[0][3] = None  # nothing drawn at the first checkpoint: skipped, not a zero
     numbers = {"plain": plain_step, "elicited": elicited_step}
+    drawn_red = [{"10": 1 - colour_end, "01": colour_end} for _ in STEPS]  # mistaken for red triangles or blue circles
+    joint = [[1, 1, 1, 0.1 * r] for r in ramp]
+    per = {"numbers": numbers, "outcomes": drawn_red, "joint": joint, "capability": [0.5] * len(STEPS)}
     return {
         "name": f"f{fraction}-s{seed}", "overrides": {"train.mask_fraction": fraction, "train.seed": seed},
         "seed": seed, "steps": STEPS, "labels": ["00", "01", "10", "11"],
         "names": ["circle-red", "circle-blue", "triangle-red", "triangle-blue"], "concepts": ["shape", "color"],
         "training": ["00", "01", "10"], "heldout": ["11"], "coordinates": coordinates,
-        "criteria": {"strict": {"numbers": numbers}, "lenient": {"numbers": numbers}},
+        "criteria": {"strict": per, "lenient": per},
         "mask": {"concept": "color", "class": "10", "fraction": fraction},
         "elicited": {"steps": STEPS[1:], "methods": {
             "plain": [[1, colour_end * r] for r in ramp[1:]],
@@ -83,6 +86,12 @@ def test_rows_per_fraction_give_late_coordinates_over_seeds_and_learning_steps()
     assert zero.elicited["overprompt@1"] == pytest.approx((1.0, 1.0, 1.0))
     assert zero.plain_steps == [300, 400] and zero.elicited_steps == [200, 200]
     assert rows[2].plain_steps == [None] and rows[2].elicited_steps == [None]
+    assert zero.drawn_as_masked == pytest.approx((0.15, 0.1, 0.2))  # shares of red triangles over the seeds
+    assert rows[2].drawn_as_masked == pytest.approx((0.9, 0.9, 0.9))
+    assert zero.plain_right == pytest.approx((0.1, 0.1, 0.1)) and zero.elicited_right == pytest.approx((0.5,) * 3)
+    old_record = results([{**c, "criteria": {k: {"numbers": v["numbers"], "joint": v["joint"]}
+                                             for k, v in c["criteria"].items()}} for c in INTERTWINED["cells"]])
+    assert by_fraction(old_record)[0].drawn_as_masked is None  # a record made before outcomes were kept
 
 
 def test_intertwining_rho_is_minus_one_when_more_masking_draws_redder() -> None:
@@ -117,6 +126,7 @@ def test_the_view_draws_the_chosen_cell_and_every_fraction() -> None:
     assert "ρ plain = -1.00" in across["layout"]["title"]["text"]
     assert len(table) == 3 and len(table[0]) == len(TABLE_HEADERS)
     assert table[2][-2:] == ["never", "never"] and table[0][-2] == "300, 400"
+    assert table[2][5:8] == ["0.90", "0.07", "0.50"]  # drawn as red triangles; right plainly, and elicited
     other_seed, _, _ = masking_specs(INTERTWINED, 0.0, seed=1)
     assert "seed 1" in other_seed["layout"]["title"]["text"]
 

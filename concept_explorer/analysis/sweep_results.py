@@ -6,8 +6,9 @@ sweep's figures without opening a single weight file and a bundled sweep needs n
                          position per checkpoint, the first held-out class's mean position under every elicitation
                          generation (elicited_coordinates), the run's prompt masking, and under each criterion the
                          accuracies (every class under plain prompting; the held-out class under its best
-                         elicitation), learning steps per class and concept, and the phase numbers
-                         (seeds.RunNumbers: memorisation, turning point, gap)
+                         elicitation), what the first held-out class's samples were drawn as (outcome fractions),
+                         learning steps per class and concept, and the phase numbers (seeds.RunNumbers:
+                         memorisation, turning point, gap)
 
 Then pure functions over that record: learning time against a grid axis with Spearman's ρ (across.py), and the
 train / test / capability curves of one grid value as bands over seeds (seeds.band).
@@ -61,8 +62,10 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
     for criterion in CRITERIA:
         numbers, curves = measure(run, criterion) if elicited else (None, None)
         best = best_elicitation(curves) if curves is not None else None
+        judged = Evaluation(run, criterion)
         record["criteria"][criterion] = {
-            "joint": _listed(Evaluation(run, criterion).joint_accuracy),  # (T, C) plain prompting
+            "joint": _listed(judged.joint_accuracy),  # (T, C) plain prompting
+            "outcomes": [row[labels.index(record["heldout"][0])] for row in judged.outcomes],  # what it drew
             "capability_steps": curves.steps if curves is not None else [],
             "capability": None if best is None else _listed(best[0]),  # (T_e,) best elicitation, first held-out
             "learning": learning_steps_of(run, criterion),

@@ -5,7 +5,8 @@ colour out of a fraction f of one shape's prompts (red triangles, class 10 of sh
 the held-out prompt that *does* specify the colour, "blue triangle" (class 11):
 - intertwining: does "triangle" come to mean "red", so that "blue triangle" is drawn redder as f grows? Read as the
   masked concept's coordinate of the held-out prompt's samples (0 = the training level, red; 1 = blue), late in
-  training, per f; and as the coordinate the masked prompt itself ("a triangle", colour unspecified) is drawn at;
+  training, per f; as the share of those samples that are the masked class itself (red triangles); and as the
+  coordinate the masked prompt itself ("a triangle", colour unspecified) is drawn at;
 - hidden capability: can overprompting, latent intervention or guidance draw a blue triangle before plain prompting
   does? Read as the plain and the elicited learning steps of the held-out class (seeds.RunNumbers) per f.
 
@@ -85,6 +86,10 @@ class FractionRow:
     elicited: dict[str, tuple[float, float, float]]  # per elicitation method key
     plain_steps: list[int | None]  # per seed, plain prompting's learning step of the held-out class
     elicited_steps: list[int | None]  # per seed, the earliest step any elicitation method learns it
+    drawn_as_masked: tuple[float, float, float] | None  # share of the held-out prompt's samples that are the masked
+    #   class (red triangles for "blue triangle"), plain prompting; None for a record without outcomes
+    plain_right: tuple[float, float, float]  # share of them fully right (joint accuracy), plain prompting
+    elicited_right: tuple[float, float, float] | None  # the same under the best elicitation method per checkpoint
 
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
@@ -96,18 +101,27 @@ def by_fraction(results: dict[str, Any], criterion: str = "strict", tail: int = 
     """One row per fraction: where the held-out prompt, the masked prompt and each elicitation method put the
     masked concept late in training, and the plain and elicited learning steps under `criterion`."""
     traces = masked_traces(results)
-    numbers = {(float(c["mask"]["fraction"]), int(c["seed"])): c["criteria"][criterion]["numbers"]
-               for c in results["cells"] if (c.get("mask") or {}).get("concept")}
+    records = {(float(c["mask"]["fraction"]), int(c["seed"])): c for c in results["cells"]
+               if (c.get("mask") or {}).get("concept")}
     rows = []
     for fraction in sorted({t.fraction for t in traces}):
         cells = [t for t in traces if t.fraction == fraction]
         keys = [k for k in cells[0].methods if k != MASKED]
-        found = [numbers.get((fraction, t.seed)) or {} for t in cells]
+        per = [records[(fraction, t.seed)]["criteria"][criterion] for t in cells]
+        found = [p["numbers"] or {} for p in per]
+        masked_class = records[(fraction, cells[0].seed)]["mask"]["class"]
+        held = [records[(fraction, t.seed)]["labels"].index(records[(fraction, t.seed)]["heldout"][0]) for t in cells]
+        drawn = [late(np.array([row.get(masked_class, 0.0) for row in p["outcomes"]]), tail)
+                 for p in per if p.get("outcomes")]
         rows.append(FractionRow(
             fraction, [t.seed for t in cells], _spread([late(t.plain, tail) for t in cells]),
             _spread([late(t.methods[MASKED], tail) for t in cells]) if MASKED in cells[0].methods else None,
             {k: _spread([late(t.methods[k], tail) for t in cells if k in t.methods]) for k in keys},
             [n.get("plain") for n in found], [n.get("elicited") for n in found],
+            _spread(drawn) if len(drawn) == len(per) else None,
+            _spread([late(_column(p["joint"], h), tail) for p, h in zip(per, held)]),
+            _spread([late(np.array([np.nan if v is None else v for v in p["capability"]], dtype=float), tail)
+                     for p in per]) if all(p.get("capability") for p in per) else None,
         ))
     return rows
 

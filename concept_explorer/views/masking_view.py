@@ -116,7 +116,7 @@ def masking_specs(
 
 
 def fraction_table(rows: Sequence[FractionRow]) -> list[list[Any]]:
-    """Rows of f, seeds, late coordinates (plain, best elicitation, masked prompt) and learning steps."""
+    """One row per f (TABLE_HEADERS)."""
     def number(value: float) -> str:
         return "—" if np.isnan(value) else f"{value:.2f}"
 
@@ -127,12 +127,19 @@ def fraction_table(rows: Sequence[FractionRow]) -> list[list[Any]]:
     for r in rows:
         best = max((t[0] for t in r.elicited.values() if not np.isnan(t[0])), default=float("nan"))
         table.append([f"{r.fraction:g}", ", ".join(map(str, r.seeds)), number(r.plain[0]), number(best),
-                      number(r.masked[0]) if r.masked else "—", steps(r.plain_steps), steps(r.elicited_steps)])
+                      number(r.masked[0]) if r.masked else "—",
+                      number(r.drawn_as_masked[0]) if r.drawn_as_masked else "—", number(r.plain_right[0]),
+                      number(r.elicited_right[0]) if r.elicited_right else "—",
+                      steps(r.plain_steps), steps(r.elicited_steps)])
     return table
 
 
-TABLE_HEADERS = ["f", "seeds", "plain (late)", "best elicitation (late)", "masked prompt (late)",
-                 "plain learns it at", "elicitation learns it at"]
+TABLE_HEADERS = ["f", "seeds", "colour, plain", "colour, best elicitation", "colour, masked prompt",
+                 "drawn as the masked class", "right, plain", "right, best elicitation", "plain learns it at",
+                 "elicitation learns it at"]
+"""Late in training (mean of the last checkpoints, over seeds): the held-out prompt's colour coordinate under plain
+prompting and its best elicitation method, the masked prompt's, the share of the held-out prompt's samples drawn as
+the masked class (red triangles), and the share fully right (plain, best elicitation); then learning steps."""
 
 
 def table_markdown(table: Sequence[Sequence[Any]]) -> str:
