@@ -27,6 +27,7 @@ from readme_block import folder_block_cli  # noqa: E402
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
 from concept_explorer.analysis.underspecification import TAIL, by_fraction, intertwining_rho  # noqa: E402
+from concept_explorer.views.masking_view import masked_prompt_name  # noqa: E402
 from concept_explorer.views.plots import method_label  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "sweep-mask"
@@ -52,7 +53,7 @@ def generate(sweep: Path = BUNDLED) -> str:
     final = sorted({c["steps"][-1] for c in results["cells"]})
     cell = results["cells"][0]
     held, masked = (cell["names"][cell["labels"].index(label)] for label in (cell["heldout"][0], cell["mask"]["class"]))
-    unspecified = held.replace(held.split("-")[1], f"({cell['mask']['concept']} unspecified)")
+    unspecified = masked_prompt_name(held, cell["mask"]["concept"])
     lines = [START, "",
              f"Bundled `{sweep.name}`: {len(results['cells'])} cells, f ∈ {{{', '.join(f'{r.fraction:g}' for r in rows)}}}"
              f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, {', '.join(f'{s:,}' for s in final)}"

@@ -41,6 +41,13 @@ def test_the_readme_holds_exactly_what_the_sweep_script_computes() -> None:
         "README sweep numbers are stale: run `python scripts/sweep_numbers.py --write`"
 
 
+@pytest.mark.parametrize(("name", "bundle"), [("mask_numbers", "sweep-mask"), ("three_numbers", "three-concepts")])
+def test_the_readme_holds_exactly_what_the_issue_14_scripts_compute(name: str, bundle: str) -> None:
+    assert (ROOT / "checkpoints" / bundle).is_dir(), f"the bundled {bundle} is missing"
+    assert load_numbers_script(name).generate() in (ROOT / "README.md").read_text(), \
+        f"README numbers are stale: run `python scripts/{name}.py --write`"
+
+
 def test_the_default_intervention_direction_is_the_measured_best(seeds: list[Run]) -> None:
     script = load_numbers_script()
     assert script.ranked_directions(script.numbers_of(seeds))[0] == DEFAULT_DIRECTION

@@ -18,6 +18,13 @@ MASKED_STYLE = ("#8c6d31", "dash")
 """The masked prompt: an ochre dashed line, a colour no method or class uses."""
 
 
+def masked_prompt_name(heldout_name: str, concept: str) -> str:
+    """The held-out prompt with `concept` masked, in words: 'triangle-blue', 'color' → 'triangle (color
+    unspecified)'."""
+    kept = [part for part in heldout_name.split("-") if part not in LEVEL_NAMES[concept]]
+    return "-".join(kept) + f" ({concept} unspecified)"
+
+
 def coordinate_title(concept: str) -> str:
     """'colour of the samples (0 = red, 1 = blue)' for the masked concept's axis."""
     low, high = LEVEL_NAMES[concept]
@@ -106,7 +113,7 @@ def masking_specs(
     cell = next(c for c in results["cells"] if (c.get("mask") or {}).get("concept"))
     concept = traces[0].concept
     held = cell["names"][cell["labels"].index(cell["heldout"][0])]
-    prompt = held.replace(LEVEL_NAMES[concept][1], "").strip("-") + f" ({concept} unspecified)"
+    prompt = masked_prompt_name(held, concept)
     fraction = traces[0].fraction if fraction is None else fraction
     chosen = [t for t in traces if np.isclose(t.fraction, fraction)] or traces
     trace = next((t for t in chosen if t.seed == seed), chosen[0])
