@@ -2,9 +2,9 @@
 # Re-make the bundled three-concept run, checkpoints/three-concepts: the cpu3 preset (colour × size × background,
 # trained on 000, 001, 010, 100; issue #14) trained, evaluated and elicited by this project's own commands, like
 # scripts/bundle.sh makes the 2-concept runs. Explore shows it in three concept planes beside the held-out classes'
-# distance against learning time. Expected on 2 cores (not yet measured: scaled from the cpu preset's 17-28 min
-# training, 4-6 min evaluation and 10-15 min elicitation per seed, benchmarks/results-bundle-timing.txt): 1.5x the
-# steps and twice the classes to sample, so about 30-45 min training, 8-12 min evaluation, 10-15 min elicitation.
+# distance against learning time. Measured for the bundled run (Intel Xeon, 2 cores shared with a 2-worker sweep,
+# bf16, one thread): training 27 min, evaluation 4 min, elicitation about 30 min (2 threads, sharing the cores with
+# the test suite).
 # Resumable: run it again after an interruption and every command continues where it stopped. One thread per
 # command and bf16, as scripts/bundle.sh (PRECISION=fp32 on a CPU without native bf16).
 set -euo pipefail
@@ -21,4 +21,7 @@ else
     $ce train --preset cpu3 --out "$out" --threads 1 --precision "$precision"
 fi
 $ce evaluate "$out" --threads 1 --precision "$precision"
-$ce elicit "$out" --threads 1 --precision "$precision"
+# The sweep's measured method set (analysis/sweep.py ELICIT_METHODS), pushing every concept (a held-out class here
+# needs two or three of them moved), 32 samples: a quarter of the default pass's sampling for 4 held-out classes.
+$ce elicit "$out" --threads 1 --precision "$precision" --samples 32 --concepts color,size,bg --directions target \
+    --intervention 0.5 --guidance 4 --no-patch
