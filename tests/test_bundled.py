@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_numbers import load_numbers_script
 
 from concept_explorer.analysis.capability import capability_curves, load_elicitation
 from concept_explorer.analysis.definitions import correctness, summarize_class
@@ -13,7 +14,9 @@ from concept_explorer.analysis.evaluate import EvalConfig, Evaluation, class_pro
 from concept_explorer.analysis.phases import find_phases
 from concept_explorer.analysis.probes import Probe, class_mean_accuracy
 from concept_explorer.analysis.seeds import seed_group
-from concept_explorer.core.config import cpu_preset, with_overrides
+from concept_explorer.analysis.sweep import Sweep
+from concept_explorer.analysis.sweep_results import load_results
+from concept_explorer.core.config import cpu_preset, preset, with_overrides
 from concept_explorer.core.run import Run
 from concept_explorer.core.sampling import generate
 
@@ -33,8 +36,33 @@ def test_bundled_runs_are_seeds_of_the_cpu_preset_and_fit_the_budget(bundled: Ru
         train = run.config.train  # the seed, and the precision `train --precision auto` resolved to
         assert run.config == with_overrides(cpu_preset(), {"train.seed": train.seed, "train.precision": train.precision})
         assert run.steps == cpu_preset().train.checkpoint_schedule()
-    size = sum(f.stat().st_size for f in BUNDLED.parent.rglob("*") if f.is_file())
-    assert size < 200 * 2**20, f"checkpoints/ holds {size / 2**20:.1f} MB"
+    assert folder_size(BUNDLED.parent) < CHECKPOINTS_BUDGET_MB * 2**20, \
+        f"checkpoints/ holds {folder_size(BUNDLED.parent) / 2**20:.1f} MB"
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+CHECKPOINTS_BUDGET_MB = load_numbers_script().CHECKPOINTS_BUDGET_MB
+
+
+def test_the_three_concept_run_is_the_cpu3_preset_and_fits_its_budget() -> None:
+    run = Run.open(BUNDLED.parent / "three-concepts")
+    assert run.status == "complete" and run.config.concept_space.concepts == ("color", "size", "bg")
+    train = run.config.train
+    assert run.config == with_overrides(preset("cpu3"), {"train.seed": train.seed, "train.precision": train.precision})
+    assert run.layout.evaluation_summary.is_file() and run.layout.elicitation_summary.is_file()
+    assert folder_size(run.path) < 50 * 2**20
+
+
+def test_the_underspecification_sweep_is_the_mask_preset_over_f_and_fits_its_budget() -> None:
+    folder = BUNDLED.parent / "sweep-mask"
+    sweep = Sweep.open(folder)
+    assert sweep.data["preset"] == "mask" and list(sweep.data["grid"]) == ["train.mask_fraction"]
+    results = load_results(folder)
+    assert results["cells"] and all(cell["mask"]["concept"] == "color" for cell in results["cells"])
+    assert folder_size(folder) < 20 * 2**20
 
 
 def test_bundled_probe_reads_class_means(bundled: Run) -> None:
