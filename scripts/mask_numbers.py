@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import folder_block_cli  # noqa: E402
+from readme_block import folder_block_cli, megabytes  # noqa: E402
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
@@ -31,6 +31,8 @@ from concept_explorer.views.masking_view import masked_prompt_name  # noqa: E402
 from concept_explorer.views.plots import method_label  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "sweep-mask"
+BUDGET_MB = 20
+"""What the bundled f sweep may take (tests/test_bundled.py holds it to this)."""
 START, END = "<!-- mask-numbers:start (scripts/mask_numbers.py --write) -->", "<!-- mask-numbers:end -->"
 
 
@@ -75,7 +77,8 @@ def generate(sweep: Path = BUNDLED) -> str:
                          f"| {spread(r.elicited_right, n)} | {steps(r.plain_steps)} | {steps(r.elicited_steps)} |")
     rho, rho_masked = intertwining_rho(rows), intertwining_rho(rows, "masked")
     lines += ["", f"Spearman ρ between f and the late colour of {held}: {rho:+.2f} (plain prompting); of the "
-              f"masked prompt: " + ("—" if math.isnan(rho_masked) else f"{rho_masked:+.2f}") + ".", "", END]
+              f"masked prompt: " + ("—" if math.isnan(rho_masked) else f"{rho_masked:+.2f}") + ".", "",
+              f"Stored: `{sweep.name}` {megabytes(sweep):.0f} MB (budget {BUDGET_MB} MB).", "", END]
     return "\n".join(lines)
 
 

@@ -17,6 +17,11 @@ def write_block(readme: Path, start: str, end: str, text: str) -> None:
     readme.write_text(head + text + rest.partition(end)[2])
 
 
+def megabytes(folder: Path) -> float:
+    """Bytes of every file below `folder`, in MiB: what a bundle costs a clone."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
 def folder_block_cli(doc: str, generate: Callable[[Path], str], option: str, default: Path, readme: Path,
                      start: str, end: str) -> None:
     """`script [--OPTION FOLDER] [--write]`: print the block made from FOLDER (default: the bundled one), or put it

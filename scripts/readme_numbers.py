@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import write_block  # noqa: E402
+from readme_block import megabytes, write_block  # noqa: E402
 
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
 from concept_explorer.analysis.elicit import DIRECTIONS  # noqa: E402
@@ -109,9 +109,6 @@ underspecification sweep (≤ 20 MB, issue 14)."""
 
 
 def storage_line(runs: list[Run]) -> str:
-    def megabytes(folder: Path) -> float:
-        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
-
     parts = []
     for run in runs:
         layout = run.layout

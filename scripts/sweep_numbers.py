@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import folder_block_cli  # noqa: E402
+from readme_block import folder_block_cli, megabytes  # noqa: E402
 
 from concept_explorer.analysis.across import signal_speed_correlation, spearman  # noqa: E402
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
@@ -88,9 +88,6 @@ def orderings(results: dict, field: str) -> list[str]:
 
 
 def storage_line(path: Path) -> str:
-    def megabytes(folder: Path) -> float:
-        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
-
     cells = [folder for folder in sorted(path.iterdir()) if folder.is_dir()]
     weighted = [folder for folder in cells if any(folder.rglob("*.safetensors"))]
     plain = [folder for folder in cells if folder not in weighted]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from readme_block import folder_block_cli  # noqa: E402
+from readme_block import folder_block_cli, megabytes  # noqa: E402
 
 from concept_explorer.analysis.capability import load_elicitation  # noqa: E402
 from concept_explorer.analysis.definitions import CRITERIA  # noqa: E402
@@ -30,6 +30,8 @@ from concept_explorer.core.run import Run  # noqa: E402
 from concept_explorer.views.run_view import RunDashboard  # noqa: E402
 
 BUNDLED = ROOT / "checkpoints" / "three-concepts"
+BUDGET_MB = 50
+"""What the bundled three-concept run may take (tests/test_bundled.py holds it to this)."""
 START, END = "<!-- three-numbers:start (scripts/three_numbers.py --write) -->", "<!-- three-numbers:end -->"
 
 
@@ -69,7 +71,7 @@ def generate(path: Path = BUNDLED) -> str:
                          + f" | {step(by_elicitation.learning.step)} |")
         lines += ["", f"Spearman ρ of distance against learning step: {rho_text(result)} (plain prompting), "
                   f"{rho_text(elicited)} (best elicitation)."]
-    return "\n".join(lines + ["", END])
+    return "\n".join(lines + ["", f"Stored: `{path.name}` {megabytes(path):.0f} MB (budget {BUDGET_MB} MB).", "", END])
 
 
 if __name__ == "__main__":

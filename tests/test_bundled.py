@@ -53,7 +53,7 @@ def test_the_three_concept_run_is_the_cpu3_preset_and_fits_its_budget() -> None:
     train = run.config.train
     assert run.config == with_overrides(preset("cpu3"), {"train.seed": train.seed, "train.precision": train.precision})
     assert run.layout.evaluation_summary.is_file() and run.layout.elicitation_summary.is_file()
-    assert folder_size(run.path) < 50 * 2**20
+    assert folder_size(run.path) < load_numbers_script("three_numbers").BUDGET_MB * 2**20
 
 
 def test_the_underspecification_sweep_is_the_mask_preset_over_f_and_fits_its_budget() -> None:
@@ -62,7 +62,7 @@ def test_the_underspecification_sweep_is_the_mask_preset_over_f_and_fits_its_bud
     assert sweep.data["preset"] == "mask" and list(sweep.data["grid"]) == ["train.mask_fraction"]
     results = load_results(folder)
     assert results["cells"] and all(cell["mask"]["concept"] == "color" for cell in results["cells"])
-    assert folder_size(folder) < 20 * 2**20
+    assert folder_size(folder) < load_numbers_script("mask_numbers").BUDGET_MB * 2**20
 
 
 def test_bundled_probe_reads_class_means(bundled: Run) -> None:
