@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from ui_runs import make_run, tiny_config
 
-from concept_explorer.analysis.definitions import LearningStep, learning_step, training_convergence
 from concept_explorer.analysis.capability import load_elicitation
+from concept_explorer.analysis.definitions import LearningStep, learning_step, training_convergence
 from concept_explorer.analysis.distance_time import distance_time, elicited_learning, hamming_to_training
 from concept_explorer.analysis.evaluate import Evaluation
 from concept_explorer.analysis.probes import Probe
