@@ -1,5 +1,6 @@
 """Screenshots of the explorer on the bundled run for the README and docs/: the first view at 1440×900, the
-hidden-capability phase, presentation mode at 1280×720 and 1920×1080, and a phone (390×844).
+hidden-capability phase, presentation mode at 1280×720 and 1920×1080, and a phone (390×844); then the bundled
+three-concept run in Explore and the Sweep tab's underspecification view of the bundled f sweep.
 
     .venv/bin/python scripts/screenshots.py          # writes docs/screenshot*.png (needs /usr/bin/chromium)
 """
@@ -49,6 +50,20 @@ def main() -> None:
             page.screenshot(path=str(out / name), full_page=full)
             print(f"wrote {out / name}")
             page.close()
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url + "?run=three-concepts&step=12000")
+        page.wait_for_function("() => window.ceStepper?.images && window.ceStepper.live", timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / "screenshot-three-concepts.png"), full_page=True)
+        print(f"wrote {out / 'screenshot-three-concepts.png'}")
+        page.click("#tab-sweep-button")
+        page.click("#sweep-select input")
+        page.locator("#sweep-select li", has_text="sweep-mask").first.click()
+        page.wait_for_selector("#mask-view #mask-across .js-plotly-plot", timeout=60_000)
+        page.locator("#mask-fraction label", has_text="0.5").first.click()
+        page.wait_for_timeout(2500)
+        page.locator("#mask-view").screenshot(path=str(out / "screenshot-underspecification.png"))
+        print(f"wrote {out / 'screenshot-underspecification.png'}")
         browser.close()
     demo.close()
 

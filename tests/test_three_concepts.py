@@ -160,7 +160,7 @@ def test_a_three_concept_view_has_three_planes_a_distance_figure_and_a_learning_
     figure = view["distanceTime"]
     result = dashboard.distance_time
     if result.convergence.learned:  # a tiny run seldom converges; either way the figure says what it shows
-        assert figure["layout"]["title"]["text"].startswith("Distance at convergence vs learning step (strict)")
+        assert figure["layout"]["title"]["text"].startswith("Distance vs learning step (strict) · ρ")
     else:
         assert "never all learned" in figure["layout"]["annotations"][0]["text"]
     live = dashboard.live_traces(np.array([[0.1, 0.9, 0.2], [0.8, 0.1, 0.9]]), "live", axes=(1, 2))
@@ -175,7 +175,8 @@ def test_the_distance_figure_draws_learned_classes_and_censored_ones_at_the_top(
     spec = distance_time_spec(result, names, {label: "#123456" for label in names}, STEPS[-1])
     censored = [t for t in spec["data"] if t["marker"]["symbol"].endswith("-open")]
     assert len(censored) == 1 and censored[0]["y"] == [pytest.approx(400 * 1.06)]
-    assert censored[0]["text"] == ["blue-small-light: not learned"]
+    assert censored[0]["text"] == ["110"] and censored[0]["hovertext"] == ["blue-small-light"]
+    assert censored[0]["name"].endswith("not learned")
     learned = [x for t in spec["data"] if not t["marker"]["symbol"].endswith("-open") for x in t["x"]]
     assert sorted(learned) == [0.1, 0.5, 1.2]
     assert spec["layout"]["shapes"][0]["y0"] == 300 and spec["layout"]["shapes"][0]["line"]["dash"] == "dash"

@@ -222,8 +222,9 @@ def distance_time_spec(
 ) -> Spec:
     """Each held-out class's distance from its corner when training converged (x) against the step it was learned
     (y), the convergence step as a dashed line. A class never learned is an open marker at the top, above the
-    run's last step, labelled "not learned"; a class that drew no object at convergence has no distance and is left
-    out (the learning-step table lists it). names, colors: class label → name, colour."""
+    run's last step (the legend says "not learned"); markers are labelled by their bit codes, alternately above and
+    below so that neighbours stay legible, with the class name on hover. A class that drew no object at convergence
+    has no distance and is left out (the learning-step table lists it). names, colors: class label → name, colour."""
     if not result.convergence.learned:
         return message_spec("The training classes were never all learned within this run,<br>so there is no "
                             "convergence step to measure distances at.", height or 360, large)
@@ -241,11 +242,12 @@ def distance_time_spec(
                 type="scatter", mode="markers+text", x=json_numbers([c.distance for c in shown]),
                 y=[c.learning.step if learned else top for c in shown], customdata=[c.learning.step for c in shown],
                 name=f"{hamming} bit{'s' if hamming > 1 else ''} from training" + ("" if learned else ", not learned"),
-                text=[names[c.label] + ("" if learned else ": not learned") for c in shown],
-                textposition="top center", textfont=dict(size=fonts["small"]),
+                text=[c.label for c in shown], hovertext=[names[c.label] for c in shown],
+                textposition=["top center" if k % 2 == 0 else "bottom center" for k in range(len(shown))],
+                textfont=dict(size=fonts["small"]),
                 marker=dict(symbol=symbol, size=18 if large else 14, color=[colors[c.label] for c in shown],
                             line=dict(width=2.5, color=[colors[c.label] for c in shown] if not learned else "black")),
-                hovertemplate=("%{text}<br>distance at convergence %{x:.2f}<br>" + (
+                hovertemplate=("%{text} %{hovertext}<br>distance at convergence %{x:.2f}<br>" + (
                     "learned at step %{customdata:,}" if learned else f"not learned by step {last_step:,}")
                     + "<extra></extra>"),
             ))

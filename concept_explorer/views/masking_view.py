@@ -44,7 +44,7 @@ def trace_spec(
 ) -> Spec:
     """One cell's masked-concept coordinate per checkpoint: the held-out prompt plainly (thick black), under each
     elicitation method (its family's colour and dash) and the masked prompt (ochre dashed), with the midpoint
-    between the two levels dotted."""
+    between the two levels dotted; the y-axis reaches past 1 as far as overprompted samples do."""
     data = [_line(f"{class_name}: plain prompt", trace.steps, trace.plain, FAMILY_COLORS["plain"], "solid", 5)]
     for key, values in trace.methods.items():
         if key == MASKED:
@@ -58,8 +58,9 @@ def trace_spec(
                           *MASKED_STYLE, 3))
     layout = base_layout(height or (480 if large else 400), large,
                          f"f = {trace.fraction:g}, seed {trace.seed}: what {class_name} prompts draw", legend_gap=24)
+    top = max([1.0, *(v for d in data for v in d["y"] if v is not None)]) + 0.15
     layout.update(xaxis=axis_spec("training step", large), yaxis=axis_spec(coordinate_title(trace.concept), large,
-                                                                          range=[-0.15, 1.15]),
+                                                                          range=[-0.15, top]),
                   shapes=[dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=0.5, y1=0.5,
                                line=dict(color="#aaa", width=1, dash="dot"))], uirevision="masking-trace")
     return dict(data=data, layout=layout)
@@ -93,7 +94,9 @@ def fraction_spec(rows: Sequence[FractionRow], concept: str, class_name: str, pr
         "Late in training, against the masked fraction f"
     layout = base_layout(height or (440 if large else 380), large, title, legend_gap=10)
     layout.update(xaxis=axis_spec("f: fraction of the masked class's prompts without it", large, tickvals=fractions),
-                  yaxis=axis_spec(coordinate_title(concept), large, range=[-0.15, 1.15]),
+                  yaxis=axis_spec(coordinate_title(concept), large, range=[-0.15, max([1.0, *(
+                      v + (e or 0) for d in data for v, e in zip(d["y"], d["error_y"]["array"]) if v is not None)])
+                      + 0.15]),
                   shapes=[dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=0.5, y1=0.5,
                                line=dict(color="#aaa", width=1, dash="dot"))], uirevision="masking-fraction")
     return dict(data=data, layout=layout)

@@ -202,12 +202,12 @@ class RunDashboard:
 
     def distance_time_figure(self, large: bool = False, height: int | None = None) -> plots.Spec:
         result = self.distance_time
-        rho = (f"ρ = {result.rho:.2f} over {result.points} learned classes" if not np.isnan(result.rho)
-               else f"ρ undefined ({result.points} learned classes with a distance)")
+        rho = (f"ρ = {result.rho:.2f}, {result.points} learned" if not np.isnan(result.rho)
+               else f"ρ undefined: {result.points} learned")
         return distance_time_spec(
             result, dict(zip(self.labels, self.names)), dict(zip(self.labels, raster.class_colors(self.heldout))),
             self.steps[-1], large=large, height=height,
-            title=f"Distance at convergence vs learning step ({self.criterion}): {rho}")
+            title=f"Distance vs learning step ({self.criterion}) · {rho}")
 
     def learning_table(self) -> dict[str, Any]:
         """Per class its learning steps (joint and per concept; None = not learned), bits from the training
