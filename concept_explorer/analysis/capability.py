@@ -215,6 +215,15 @@ class CapabilityCurves:
     def gap(self, family: str) -> int | None:
         return hidden_capability_gap(self.learned["plain"], self.learned[family])
 
+    def earliest_elicited(self) -> tuple[str | None, LearningStep]:
+        """The elicitation family that learns the class first (the first of equals in family order) and its
+        learning step; (None, not learned) when no elicitation family learns it."""
+        elicited = {f: s for f, s in self.learned.items() if f != "plain" and s.learned}
+        if not elicited:
+            return None, LearningStep(None)
+        family = min(elicited, key=lambda f: elicited[f].step)
+        return family, elicited[family]
+
 
 def load_elicitation(run: Run) -> dict:
     """The elicitation summary, checked, after checking the stored samples of every step it lists."""

@@ -91,9 +91,4 @@ def elicited_learning(summary: dict, labels: Sequence[str], criterion: str = DEF
     elicitation family (capability.capability_curves; each family at its best strength per checkpoint), read from
     an elicitation summary. The distance-vs-time relation under elicitation, for runs too short for plain prompting
     to learn their held-out classes (the cpu3 preset's: README, "Three concepts")."""
-    learned = {}
-    for label in labels:
-        curves = capability_curves(summary, label, criterion=criterion)
-        steps = [s.step for family, s in curves.learned.items() if family != "plain" and s.learned]
-        learned[label] = LearningStep(min(steps) if steps else None)
-    return learned
+    return {label: capability_curves(summary, label, criterion=criterion).earliest_elicited()[1] for label in labels}

@@ -156,10 +156,7 @@ def find_phases(
     hidden, method, peak = LearningStep(None), None, None
     if curves is not None:
         plain = curves.learned["plain"]  # same sampler noise as the elicited methods, so the gap is like for like
-        elicited = {f: s for f, s in curves.learned.items() if f != "plain" and s.learned}
-        if elicited:
-            method = min(elicited, key=lambda f: elicited[f].step)
-            hidden = elicited[method]
+        method, hidden = curves.earliest_elicited()
         peak = hidden_capability_peak(curves, plain.step)
     memorized = space.parse_class(memo.mistaken_for) if memo.mistaken_for else None
     turn = turning_point(evaluation.coordinates[:, c], evaluation.steps, memorized, space.parse_class(label))
