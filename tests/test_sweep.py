@@ -144,7 +144,7 @@ def test_a_tiny_sweep_on_a_local_ray_instance(tmp_path: Path, probe_file: Path) 
     for cell in sweep.data["cells"]:
         run = Run.open(sweep.path / cell["name"])
         assert run.status == "complete" and run.layout.evaluation_summary.is_file()
-        steps = learning_steps_of(run, "strict")  # what a learning-time-vs-Δ figure reads from each cell
+        steps = learning_steps_of(Evaluation(run, "strict"))  # what a learning-time-vs-Δ figure reads from each cell
         assert set(steps) == {"00", "01", "10", "11"} and set(steps["11"]) == {"color", "size", "joint"}
     results = load_results(sweep.path)  # cells without elicitation are recorded with plain numbers only
     assert len(results["cells"]) == 2 and results["cells"][0]["criteria"]["strict"]["numbers"] is None

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.run import Run
 from .evaluate import Evaluation
 from .phases import class_learning_steps
 
@@ -80,7 +79,8 @@ def signal_speed_correlation(
     return RankCorrelation(rho, float(low), float(high), len(steps), sum(s is None for s in steps))
 
 
-def learning_steps_of(run: Run, criterion: str) -> dict[str, dict[str, int | None]]:
-    """class label → {concept: learning step, 'joint': learning step} of one run (a sweep's cell)."""
+def learning_steps_of(evaluation: Evaluation) -> dict[str, dict[str, int | None]]:
+    """class label → {concept: learning step, 'joint': learning step} of one run (a sweep's cell), under the
+    evaluation's criterion."""
     return {label: {name: step.step for name, step in per.items()}
-            for label, per in class_learning_steps(Evaluation(run, criterion)).items()}
+            for label, per in class_learning_steps(evaluation).items()}

@@ -102,11 +102,13 @@ def run_numbers(run: Run, criterion: str, threshold: float = 0.8, consecutive: i
 
 
 def measure(
-    run: Run, criterion: str, threshold: float = 0.8, consecutive: int = 3
+    run: Run, criterion: str, threshold: float = 0.8, consecutive: int = 3, evaluation: Evaluation | None = None,
+    summary: dict | None = None,
 ) -> tuple[RunNumbers, CapabilityCurves]:
-    """The numbers and the capability curves of the run's first held-out class (both read from its stored passes)."""
-    evaluation = Evaluation(run, criterion=criterion)
-    summary = load_elicitation(run)
+    """The numbers and the capability curves of the run's first held-out class (both read from its stored passes;
+    a caller that has read them already passes its `evaluation` under `criterion` and elicitation `summary`)."""
+    evaluation = evaluation or Evaluation(run, criterion=criterion)
+    summary = summary or load_elicitation(run)
     space = run.config.concept_space
     label = space.class_label(space.heldout_classes()[0])
     curves = capability_curves(summary, label, threshold, consecutive, criterion=criterion)

@@ -27,7 +27,7 @@ from ..core.folder_checks import read_json
 from ..core.run import Run, RunFolderError, RunLayout, atomic_write_json
 from .across import RankCorrelation, learning_steps_of, signal_speed_correlation
 from .capability import load_elicitation
-from .definitions import CRITERIA
+from .definitions import CRITERIA, DEFAULT_CRITERION
 from .evaluate import Evaluation
 from .phases import best_elicitation
 from .seeds import band, measure
@@ -46,7 +46,8 @@ def _listed(values: np.ndarray) -> list:
 def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """One finished cell as the views need it (see the module docstring)."""
     space = run.config.concept_space
-    evaluation = Evaluation(run)
+    evaluations = {criterion: Evaluation(run, criterion) for criterion in CRITERIA}  # each read once
+    evaluation = evaluations[DEFAULT_CRITERION]  # its steps, labels and coordinates hold under every criterion
     labels = evaluation.labels
     record: dict[str, Any] = {
         "name": name, "overrides": overrides, "seed": run.config.train.seed, "steps": evaluation.steps,
@@ -58,17 +59,17 @@ def cell_record(run: Run, name: str, overrides: dict[str, Any]) -> dict[str, Any
     elicited = run.layout.elicitation_summary.is_file()  # a sweep run with --no-elicit has plain numbers only
     train = run.config.train
     record["mask"] = {"concept": train.mask_concept, "class": train.mask_class, "fraction": train.mask_fraction}
-    record["elicited"] = elicited_coordinates(load_elicitation(run), record["heldout"][0]) if elicited else None
-    for criterion in CRITERIA:
-        numbers, curves = measure(run, criterion) if elicited else (None, None)
+    summary = load_elicitation(run) if elicited else None
+    record["elicited"] = elicited_coordinates(summary, record["heldout"][0]) if summary is not None else None
+    for criterion, judged in evaluations.items():
+        numbers, curves = measure(run, criterion, evaluation=judged, summary=summary) if elicited else (None, None)
         best = best_elicitation(curves) if curves is not None else None
-        judged = Evaluation(run, criterion)
         record["criteria"][criterion] = {
             "joint": _listed(judged.joint_accuracy),  # (T, C) plain prompting
             "outcomes": [row[labels.index(record["heldout"][0])] for row in judged.outcomes],  # what it drew
             "capability_steps": curves.steps if curves is not None else [],
             "capability": None if best is None else _listed(best[0]),  # (T_e,) best elicitation, first held-out
-            "learning": learning_steps_of(run, criterion),
+            "learning": learning_steps_of(judged),
             "numbers": asdict(numbers) if numbers is not None else None,  # phases need the elicitation pass
         }
     return record
