@@ -160,5 +160,8 @@ def table_markdown(table: Sequence[Sequence[Any]]) -> str:
 
 def fractions_of(results: Mapping[str, Any]) -> list[str]:
     """The masked fractions of a sweep's finished, masked cells as the control shows them ('0.5'); [] if none."""
-    return [f"{f:g}" for f in sorted({float(c["mask"]["fraction"]) for c in results["cells"]
-                                      if (c.get("mask") or {}).get("concept") and c.get("elicited") is not None})]
+    try:
+        traces = masked_traces(dict(results))  # the one rule of which cells the view reads
+    except ValueError:
+        return []
+    return [f"{f:g}" for f in sorted({t.fraction for t in traces})]
