@@ -2,9 +2,8 @@
 # Re-make the bundled three-concept run, checkpoints/three-concepts: the cpu3 preset (colour × size × background,
 # trained on 000, 001, 010, 100; issue #14) trained, evaluated and elicited by this project's own commands, like
 # scripts/bundle.sh makes the 2-concept runs. Explore shows it in three concept planes beside the held-out classes'
-# distance against learning time. Measured for the bundled run (Intel Xeon, 2 cores shared with a 2-worker sweep,
-# bf16, one thread): training 27 min, evaluation 4 min, elicitation about 30 min (2 threads, sharing the cores with
-# the test suite).
+# distance against learning time. Measured for the bundled run (Intel Xeon, bf16, one thread, the other core busy
+# with a second training): training 42 min (30,000 steps), evaluation 5 min, elicitation 7 min.
 # Resumable: run it again after an interruption and every command continues where it stopped. One thread per
 # command and bf16, as scripts/bundle.sh (PRECISION=fp32 on a CPU without native bf16).
 set -euo pipefail

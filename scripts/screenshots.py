@@ -51,7 +51,7 @@ def main() -> None:
             print(f"wrote {out / name}")
             page.close()
         page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url + "?run=three-concepts&step=12000")
+        page.goto(url + "?run=three-concepts&step=30000")
         page.wait_for_function("() => window.ceStepper?.images && window.ceStepper.live", timeout=120_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / "screenshot-three-concepts.png"), full_page=True)
