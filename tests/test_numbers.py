@@ -4,11 +4,13 @@ on every bundled seed under both criteria."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 from concept_explorer.analysis.definitions import CRITERIA
+from concept_explorer.analysis.distance_time import elicited_learning
 from concept_explorer.analysis.elicit import DEFAULT_DIRECTION
 from concept_explorer.analysis.seeds import run_numbers, seed_group
 from concept_explorer.core.run import Run
@@ -71,3 +73,19 @@ def test_headline_claims_hold_on_every_seed(seeds: list[Run], criterion: str) ->
     learned = sum(n.elicited is not None for n in numbers)
     assert learned == len(numbers) if criterion == "lenient" else learned > len(numbers) / 2
     assert any(n.memorization is not None for n in numbers)
+
+
+def test_the_stored_stronger_signal_run_elicits_what_its_numbers_say() -> None:
+    """benchmarks/exploration/three-strong keeps the summaries of a run whose weights are not bundled; the best
+    elicitation's learning steps its numbers.md (and the README's reading of it) state follow from them."""
+    folder = ROOT / "benchmarks" / "exploration" / "three-strong"
+    summary = json.loads((folder / "elicitation-summary.json").read_text())
+    labels = ["011", "101", "110", "111"]
+    tables = (folder / "numbers.md").read_text().split("**")[1:]
+    stated = {criterion: [row.split(" | ")[-2] for row in table.splitlines() if row[2:5] in labels]
+              for criterion, table in zip(tables[::2], tables[1::2])}
+    assert sorted(stated) == sorted(CRITERIA)
+    for criterion in CRITERIA:
+        learned = elicited_learning(summary, labels, criterion)
+        assert [f"{learned[label].step:,}" if learned[label].learned else "never" for label in labels] \
+            == stated[criterion]
