@@ -182,6 +182,19 @@ def test_the_distance_figure_draws_learned_classes_and_censored_ones_at_the_top(
     assert spec["layout"]["shapes"][0]["y0"] == 300 and spec["layout"]["shapes"][0]["line"]["dash"] == "dash"
 
 
+def test_the_distance_figure_alternates_labels_between_neighbours_in_distance():
+    # The bundled run's case: never-learned one-bit classes in class order 011, 101, 110 but in distance order
+    # 110, 011, 101; labelled in class order, 110 and 011 sat side by side both above and their labels ran together.
+    learning = {SPACE.class_label(c): LearningStep(None) for c in CODES}
+    result = distance_time(synthetic({"011": 0.55, "101": 0.65, "110": 0.5, "111": 1.0}), STEPS, CODES, learning,
+                           LearningStep(300))
+    names = {SPACE.class_label(c): SPACE.class_name(c) for c in CODES}
+    spec = distance_time_spec(result, names, {label: "#123456" for label in names}, STEPS[-1])
+    one_bit = next(t for t in spec["data"] if t["text"] == sorted(t["text"], key=["110", "011", "101"].index))
+    assert one_bit["x"] == sorted(one_bit["x"])
+    assert one_bit["textposition"] == ["top center", "bottom center", "top center"]
+
+
 def test_a_two_concept_view_is_unchanged(runs):
     dashboard = RunDashboard.load(runs["two"])
     assert dashboard.planes == [(0, 1)] == concept_planes(2)

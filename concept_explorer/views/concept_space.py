@@ -223,7 +223,7 @@ def distance_time_spec(
     """Each held-out class's distance from its corner when training converged (x) against the step it was learned
     (y), the convergence step as a dashed line. A class never learned is an open marker at the top, above the
     run's last step (the legend says "not learned"); markers are labelled by their bit codes, alternately above and
-    below so that neighbours stay legible, with the class name on hover. A class that drew no object at convergence
+    below in order of distance so that neighbours stay legible, with the class name on hover. A class that drew no object at convergence
     has no distance and is left out (the learning-step table lists it). names, colors: class label → name, colour."""
     if not result.convergence.learned:
         return message_spec("The training classes were never all learned within this run,<br>so there is no "
@@ -233,8 +233,9 @@ def distance_time_spec(
     data: list[Spec] = []
     for hamming in sorted({c.hamming for c in result.classes}):
         for learned in (True, False):
-            shown = [c for c in result.classes
-                     if c.hamming == hamming and c.learning.learned == learned and math.isfinite(c.distance)]
+            shown = sorted((c for c in result.classes
+                            if c.hamming == hamming and c.learning.learned == learned and math.isfinite(c.distance)),
+                           key=lambda c: c.distance)  # in x order, so labels alternate between neighbours
             if not shown:
                 continue
             symbol = HAMMING_SYMBOLS[(hamming - 1) % len(HAMMING_SYMBOLS)] + ("" if learned else "-open")
