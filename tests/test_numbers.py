@@ -75,10 +75,11 @@ def test_headline_claims_hold_on_every_seed(seeds: list[Run], criterion: str) ->
     assert any(n.memorization is not None for n in numbers)
 
 
-def test_the_stored_stronger_signal_run_elicits_what_its_numbers_say() -> None:
-    """benchmarks/exploration/three-strong keeps the summaries of a run whose weights are not bundled; the best
+@pytest.mark.parametrize("name", ["three-strong", "three-seed1"])
+def test_a_stored_three_concept_run_elicits_what_its_numbers_say(name: str) -> None:
+    """benchmarks/exploration/NAME keeps the summaries of a three-concept run whose weights are not bundled; the best
     elicitation's learning steps its numbers.md (and the README's reading of it) state follow from them."""
-    folder = ROOT / "benchmarks" / "exploration" / "three-strong"
+    folder = ROOT / "benchmarks" / "exploration" / name
     summary = json.loads((folder / "elicitation-summary.json").read_text())
     labels = ["011", "101", "110", "111"]
     tables = (folder / "numbers.md").read_text().split("**")[1:]
