@@ -6,9 +6,9 @@
 Under both criteria: when training converged (every training class learned), and per held-out class its bits from
 the training classes, its distance from its corner in concept space when training converged, its learning step
 under plain prompting (joint and per concept; "never" = not within the run) and under its best elicitation
-(distance_time.elicited_learning), and what plain prompting draws for it at the last checkpoint; then Spearman ρ of distance against learning step over the learned classes,
-for each (analysis/distance_time.py; the paper's §4.6 relation predicts ρ > 0). tests/test_numbers.py
-checks that README.md holds exactly what this prints.
+(distance_time.elicited_learning), and what plain prompting draws for it at the last checkpoint; then Spearman ρ
+of distance against learning step over the learned classes, for each (analysis/distance_time.py; the paper's §4.6
+relation predicts ρ > 0). tests/test_numbers.py checks that README.md holds exactly what this prints.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def generate(path: Path = BUNDLED) -> str:
         names = dict(zip(view.labels, view.names))
         lines += ["", f"**{criterion}**: training converged at step {step(result.convergence.step)}.", "",
                   "| held-out class | bits from training | distance at convergence | learned, plain (all concepts) | "
-                  + " | ".join(f"plain, {c}" for c in space.concepts) + " | learned, best elicitation | last checkpoint, plain: commonest outcome |",
+                  + " | ".join(f"plain, {c}" for c in space.concepts)
+                  + " | learned, best elicitation | last checkpoint, plain: commonest outcome |",
                   "|---" * (6 + len(space.concepts)) + "|"]
         for timing, by_elicitation in zip(result.classes, elicited.classes):
             per_concept = view.learning[timing.label]

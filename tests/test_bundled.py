@@ -36,14 +36,10 @@ def test_bundled_runs_are_seeds_of_the_cpu_preset_and_fit_the_budget(bundled: Ru
         train = run.config.train  # the seed, and the precision `train --precision auto` resolved to
         assert run.config == with_overrides(cpu_preset(), {"train.seed": train.seed, "train.precision": train.precision})
         assert run.steps == cpu_preset().train.checkpoint_schedule()
-    assert folder_size(BUNDLED.parent) < CHECKPOINTS_BUDGET_MB * 2**20, \
-        f"checkpoints/ holds {folder_size(BUNDLED.parent) / 2**20:.1f} MB"
+    assert megabytes(BUNDLED.parent) < CHECKPOINTS_BUDGET_MB, f"checkpoints/ holds {megabytes(BUNDLED.parent):.1f} MB"
 
 
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
+megabytes = load_numbers_script("readme_block").megabytes  # what the README's storage lines count
 CHECKPOINTS_BUDGET_MB = load_numbers_script().CHECKPOINTS_BUDGET_MB
 
 
@@ -53,7 +49,7 @@ def test_the_three_concept_run_is_the_cpu3_preset_and_fits_its_budget() -> None:
     train = run.config.train
     assert run.config == with_overrides(preset("cpu3"), {"train.seed": train.seed, "train.precision": train.precision})
     assert run.layout.evaluation_summary.is_file() and run.layout.elicitation_summary.is_file()
-    assert folder_size(run.path) < load_numbers_script("three_numbers").BUDGET_MB * 2**20
+    assert megabytes(run.path) < load_numbers_script("three_numbers").BUDGET_MB
 
 
 def test_the_underspecification_sweep_is_the_mask_preset_over_f_and_fits_its_budget() -> None:
@@ -62,7 +58,7 @@ def test_the_underspecification_sweep_is_the_mask_preset_over_f_and_fits_its_bud
     assert sweep.data["preset"] == "mask" and list(sweep.data["grid"]) == ["train.mask_fraction"]
     results = load_results(folder)
     assert results["cells"] and all(cell["mask"]["concept"] == "color" for cell in results["cells"])
-    assert folder_size(folder) < load_numbers_script("mask_numbers").BUDGET_MB * 2**20
+    assert megabytes(folder) < load_numbers_script("mask_numbers").BUDGET_MB
 
 
 def test_bundled_probe_reads_class_means(bundled: Run) -> None:

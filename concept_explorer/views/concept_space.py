@@ -223,8 +223,9 @@ def distance_time_spec(
     """Each held-out class's distance from its corner when training converged (x) against the step it was learned
     (y), the convergence step as a dashed line. A class never learned is an open marker at the top, above the
     run's last step (the legend says "not learned"); markers are labelled by their bit codes, alternately above and
-    below in order of distance so that neighbours stay legible, with the class name on hover. A class that drew no object at convergence
-    has no distance and is left out (the learning-step table lists it). names, colors: class label → name, colour."""
+    below in order of distance so that neighbours stay legible, with the class name on hover. A class that drew no
+    object at convergence has no distance and is left out (the learning-step table lists it). names, colors: class
+    label → name, colour."""
     if not result.convergence.learned:
         return message_spec("The training classes were never all learned within this run,<br>so there is no "
                             "convergence step to measure distances at.", height or 360, large)
