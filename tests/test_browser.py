@@ -17,11 +17,14 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from ui_runs import launched_app  # noqa: E402
+from ui_runs import launched_app, tiny_runs  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output" / "browser"
 STEP = "() => document.querySelector('.ce-stepper')?.dataset.step"
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "cpu-default"
+"""Offered beside the tiny runs for tests whose pixels must follow the prompt: the tiny runs (6 steps) draw the same
+image for every prompt up to less than a grey level, which only bf16 rounding happens to make visible."""
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +36,9 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the pl
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory):
-    with launched_app(tmp_path_factory, "ui-browser", sweeps=True) as (_, address):
+    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
+    paths = [runs["plain"], runs["cfg"], runs["short"], BUNDLED]
+    with launched_app(tmp_path_factory, "ui-browser", sweeps=True, paths=paths) as (_, address):
         yield address
 
 
@@ -300,15 +305,19 @@ def test_phone_layout_stacks_the_panels_without_sideways_scroll(browser, url):
 
 
 def test_moving_a_concept_slider_regenerates_the_grid_and_its_points(page, url):
-    open_app(page, url, "?run=plain")
-    page.wait_for_function("() => (window.ceStepper.live?.summary || '').includes('blue-small')", timeout=60_000)
+    open_app(page, url, f"?run={BUNDLED.name}")
+    page.click(".ce-plot-title")  # focus the page, so End moves the step control to the last checkpoint
+    page.keyboard.press("End")  # where objects are drawn, so the live samples are placed in concept space
+    last = page.evaluate("() => window.ceStepper.view.steps.at(-1)")
+    page.wait_for_function(f"() => window.ceStepper.live?.step === {last} && "
+                           "window.ceStepper.live.summary.includes('blue-small')", timeout=60_000)
     before = page.evaluate("() => window.ceStepper.live.src")
     box = page.locator("#pos-color input[type=range]").bounding_box()
     page.mouse.click(box["x"] + 0.25 * box["width"], box["y"] + box["height"] / 2)  # colour 1 → 0: red
     page.wait_for_function("() => (window.ceStepper.live?.summary || '').includes('red-small')", timeout=60_000)
     assert page.evaluate("() => window.ceStepper.live.src") != before
-    names = page.evaluate("() => document.querySelector('.ce-concept').data.map(t => t.name || '')")
-    assert any(n.startswith("live: red-small") for n in names)
+    names = "() => document.querySelector('.ce-concept').data.map(t => t.name || '')"
+    page.wait_for_function(f"() => ({names})().some(n => n.startsWith('live: red-small'))", timeout=30_000)
     page.wait_for_function("() => +new URLSearchParams(location.search).get('c_color') < 0.5", timeout=10_000)
     shot(page, "02-after-concept-slider")
     assert not page.errors, page.errors

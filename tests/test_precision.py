@@ -17,6 +17,7 @@ BUNDLED = "checkpoints/cpu-default"
 
 
 def test_auto_is_bf16_exactly_where_torch_reports_native_bf16(monkeypatch) -> None:
+    monkeypatch.delenv(precision.AUTO_OVERRIDE, raising=False)
     cpu = torch.device("cpu")
     assert precision.resolve_precision("auto", cpu) == ("bf16" if precision.native_bf16(cpu) else "fp32")
     for native, expected in ((True, "bf16"), (False, "fp32")):
@@ -35,6 +36,17 @@ def test_bf16_autocast_runs_the_network_in_bf16_and_returns_fp32() -> None:
         assert conv(x).dtype == torch.bfloat16
     with precision.autocast("fp32", torch.device("cpu")):
         assert conv(x).dtype == torch.float32
+
+
+def test_auto_can_be_forced_either_way_so_one_machine_tests_both(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    for forced in ("fp32", "bf16"):
+        monkeypatch.setenv(precision.AUTO_OVERRIDE, forced)
+        assert precision.resolve_precision("auto", cpu) == forced
+        assert precision.resolve_precision("fp32", cpu) == "fp32"  # explicit choices still win
+    monkeypatch.setenv(precision.AUTO_OVERRIDE, "fp16")
+    with pytest.raises(ValueError, match="must be fp32 or bf16"):
+        precision.resolve_precision("auto", cpu)
 
 
 @pytest.mark.slow
