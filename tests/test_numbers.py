@@ -90,3 +90,9 @@ def test_a_stored_three_concept_run_elicits_what_its_numbers_say(name: str) -> N
     for criterion in CRITERIA:
         learned = elicited_learning(summary, labels, criterion)
         assert [step(learned[label].step) for label in labels] == stated[criterion]
+
+
+def test_the_default_search_page_holds_exactly_what_its_script_computes() -> None:
+    page = (ROOT / "docs" / "default-search.md").read_text()
+    assert load_numbers_script("search_numbers").generate(load_numbers_script("search_numbers").SOURCES) in page, \
+        "docs/default-search.md is stale: run `python scripts/search_numbers.py --write`"
