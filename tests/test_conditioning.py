@@ -81,3 +81,37 @@ def test_conditioning_config_errors_are_clear() -> None:
         ModelConfig(conditioning="film")
     with pytest.raises(ValueError, match="needs the lean backbone"):
         ModelConfig(conditioning="per_block", backbone="diffusers")
+
+
+@pytest.mark.parametrize("conditioning", ["shared", "per_block"])
+def test_the_authors_null_token_is_the_prompt_minus_one_through_the_same_mlp(conditioning: str) -> None:
+    torch.manual_seed(0)
+    config = with_overrides(preset("cpu"), {"model.conditioning": conditioning, "model.null_token": "h_minus_one"})
+    embedding = VDM(config.model, config.vdm, config.concept_space.resolution).denoiser.embedding
+    assert not hasattr(embedding, "null_token") and "null_token" not in embedding.state_dict()
+    minus_one = embedding(torch.full((2, 11), -1.0))
+    assert torch.equal(embedding.null(2), minus_one)
+    h = torch.rand(3, 11)
+    dropped = embedding(h, drop=torch.tensor([True, False, True]))
+    # (close, not equal: a matmul's rounding depends on the batch it runs in)
+    assert torch.allclose(dropped[0], minus_one[0], atol=1e-6) and torch.allclose(dropped[2], minus_one[0], atol=1e-6)
+    assert torch.allclose(dropped[1], embedding(h)[1], atol=1e-6)
+    assert not torch.allclose(dropped[1], minus_one[0], atol=1e-3)
+    # The learned form keeps its own vector, which is not what the MLP makes of −1.
+    learned = model(conditioning).denoiser.embedding
+    assert torch.equal(learned(h, drop=torch.tensor([True, False, False]))[0], learned.null_token)
+
+
+def test_a_run_with_the_authors_null_token_trains_and_guides(tiny_config, tmp_path) -> None:
+    from concept_explorer.core.sampling import generate
+    from concept_explorer.core.training import train
+
+    run = train(tiny_config(train__p_uncond=0.5, model__null_token="h_minus_one"), tmp_path / "run", device="cpu",
+                progress=False)
+    assert run.config.model.null_token == "h_minus_one"
+    vdm = run.load_model(run.steps[-1])
+    h = run.config.concept_space.class_prompt((1, 1))[None].repeat(2, 1)
+    guided, plain = generate(vdm, h, 2, seed=0, guidance=4.0), generate(vdm, h, 2, seed=0)
+    assert guided.shape == plain.shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match="null_token must be one of"):
+        with_overrides(preset("cpu"), {"model.null_token": "zero"})

@@ -34,6 +34,9 @@ class ModelConfig:
     conditioning: str = field(default="shared", metadata={
         "help": "how h reaches the U-Net: shared (one MLP, added to the time embedding) or per_block (an MLP per "
                 "ResNet block, the authors' sep_mlp)"})
+    null_token: str = field(default="learned", metadata={
+        "help": "what a dropped prompt (p_uncond) becomes: learned (a dedicated vector in e-space) or h_minus_one "
+                "(h = -1 in every slot, through the same MLP: the authors' code)"})
 
     def __post_init__(self) -> None:
         check_config_types("model", self)
@@ -46,6 +49,8 @@ class ModelConfig:
             raise ValueError("blocks_per_level must be >= 1 and dropout in [0, 1).")
         if self.conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {list(CONDITIONINGS)}, got {self.conditioning!r}.")
+        if self.null_token not in NULL_TOKENS:
+            raise ValueError(f"null_token must be one of {list(NULL_TOKENS)}, got {self.null_token!r}.")
         if self.conditioning == "per_block" and self.backbone != "lean":
             raise ValueError("Per-block conditioning needs the lean backbone (diffusers' U-Net takes one embedding).")
 
@@ -70,6 +75,17 @@ CONDITIONINGS = {
 MLP in `shared`, every block's MLP in `per_block`."""
 
 
+NULL_TOKENS = {
+    "learned": "a dedicated learned vector in e-space, apart from every real prompt (reference §9.4's fix)",
+    "h_minus_one": "the prompt h = −1 in every slot, embedded by the same MLP as real prompts (the authors' code)",
+}
+"""The two forms of the null token classifier-free guidance trains (reference §2.2, §9.4). Which one a run has
+matters beyond guidance: issue 21 measures whether either suppresses plain generalization."""
+
+NULL_PROMPT = -1.0
+"""The value of every slot of h for the authors' null token."""
+
+
 def _mlp(hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(CONDITIONING_DIM, hidden), nn.GELU(), nn.Linear(hidden, out_dim), nn.GELU())
 
@@ -91,7 +107,8 @@ class ConceptEmbedding(nn.Module):
     asks for a dedicated value, neither 0 nor −1), so patching carries it along with the rest of the module."""
 
     def __init__(
-        self, hidden: int, out_dim: int, block_widths: tuple[int, ...] = (), mask_token: bool = False
+        self, hidden: int, out_dim: int, block_widths: tuple[int, ...] = (), mask_token: bool = False,
+        null_token: str = "learned",
     ) -> None:
         super().__init__()
         if block_widths:
@@ -99,7 +116,8 @@ class ConceptEmbedding(nn.Module):
             out_dim = sum(block_widths)
         else:
             self.mlp = _mlp(hidden, out_dim)
-        self.null_token = nn.Parameter(torch.zeros(out_dim))
+        if null_token == "learned":  # the other form (h = −1) has no parameter of its own
+            self.null_token = nn.Parameter(torch.zeros(out_dim))
         if mask_token:
             self.mask_token = nn.Parameter(torch.full((CONDITIONING_DIM,), MASK_TOKEN_INIT))
 
@@ -111,13 +129,23 @@ class ConceptEmbedding(nn.Module):
         elif h.isnan().any():
             raise ValueError("This run was not trained with masked prompts (train.mask_concept), so it has no mask "
                              "token for a concept left unspecified.")
-        e = torch.cat([mlp(h) for mlp in self.blocks], dim=1) if hasattr(self, "blocks") else self.mlp(h)
-        if drop is not None:
+        learned_null = hasattr(self, "null_token")
+        if drop is not None and not learned_null:
+            h = torch.where(drop[:, None], torch.full_like(h, NULL_PROMPT), h)
+        e = self._embed(h)
+        if drop is not None and learned_null:
             e = torch.where(drop[:, None], self.null_token.expand_as(e), e)
         return e
 
+    def _embed(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([mlp(h) for mlp in self.blocks], dim=1) if hasattr(self, "blocks") else self.mlp(h)
+
     def null(self, batch: int) -> torch.Tensor:
-        return self.null_token.expand(batch, -1)
+        """e of the null prompt, (batch, D)."""
+        if hasattr(self, "null_token"):
+            return self.null_token.expand(batch, -1)
+        weight = next(self.parameters())
+        return self._embed(torch.full((batch, CONDITIONING_DIM), NULL_PROMPT, dtype=weight.dtype, device=weight.device))
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -303,7 +331,8 @@ class Denoiser(nn.Module):
     def __init__(self, config: ModelConfig, resolution: int, mask_token: bool = False) -> None:
         super().__init__()
         per_block = config.block_widths if config.conditioning == "per_block" else ()
-        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim, per_block, mask_token)
+        self.embedding = ConceptEmbedding(config.embedding_hidden, config.embedding_dim, per_block, mask_token,
+                                          config.null_token)
         self.backbone = build_backbone(config, resolution)
 
     def forward(self, z: torch.Tensor, t_net: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
