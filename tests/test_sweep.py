@@ -200,3 +200,99 @@ def test_a_packed_cell_of_the_weights_seed_is_a_smaller_run_that_opens(tmp_path:
                  "--checkpoints", "2"]) == 0
     assert Run.open(tmp_path / "pack" / name).steps == [2, 6]
     assert main(["pack-sweep", str(sweep.path), str(tmp_path / "x"), "--checkpoints", "0"]) == 2
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes: what 'nothing changed' compares."""
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_packing_refuses_every_destination_it_did_not_make(tmp_path: Path, probe_file: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """Issue 22, item 1: pack-sweep with its two arguments swapped deleted the full sweep's weights."""
+    full = tiny_sweep(tmp_path / "full", probe_file, [0.3])
+    run_sweep(full, workers=1, elicit=False, report=lambda line: None)
+    other = tiny_sweep(tmp_path / "other", probe_file, [0.3])
+    run_sweep(other, workers=1, elicit=False, report=lambda line: None)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    assert main(["pack-sweep", str(other.path), str(full.path)]) == 2
+    assert "holds a sweep with its weights (1 cells), not a pack: packing into it would delete them" in \
+        capsys.readouterr().err
+    assert main(["pack-sweep", str(full.path), ""]) == 2
+    assert "Name the folder to pack into" in capsys.readouterr().err
+    assert main(["pack-sweep", str(full.path), str(full.path / "inside")]) == 2
+    assert "outside it" in capsys.readouterr().err
+    assert main(["pack-sweep", str(full.path), str(tmp_path / "notes")]) == 2
+    assert "is not a sweep folder" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before  # not one byte changed anywhere
+    # Its own pack it may replace, and a pack of another sweep it may not.
+    assert main(["pack-sweep", str(full.path), str(tmp_path / "pack")]) == 0
+    assert json.loads((tmp_path / "pack" / "sweep.json").read_text())["packed"] is True
+    assert main(["pack-sweep", str(full.path), str(tmp_path / "pack")]) == 0
+    other_grid = tiny_sweep(tmp_path / "third", probe_file, [0.4])
+    run_sweep(other_grid, workers=1, elicit=False, report=lambda line: None)
+    packed = snapshot(tmp_path / "pack")
+    assert main(["pack-sweep", str(other_grid.path), str(tmp_path / "pack")]) == 2
+    assert "the pack of another sweep" in capsys.readouterr().err and snapshot(tmp_path / "pack") == packed
+    # Copied back to resume, the pack is a working sweep again: it loses the mark once it runs.
+    shutil.copytree(tmp_path / "pack", tmp_path / "resumed")
+    run_sweep(Sweep.open(tmp_path / "resumed"), workers=1, elicit=False, report=lambda line: None)
+    assert "packed" not in json.loads((tmp_path / "resumed" / "sweep.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["../victim", "..", ".", "", "a/b", "a\\b", "/abs", 7, None])
+def test_a_sweep_description_naming_a_cell_outside_its_folder_is_refused(
+        tmp_path: Path, probe_file: Path, name: object, capsys: pytest.CaptureFixture) -> None:
+    """Issue 22, item 2: a copied sweep.json whose cell was named '../victim' made pack-sweep delete a folder
+    outside the destination (and run_cell would have trained into it)."""
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3])
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep")
+    (tmp_path / "pack").mkdir()
+    shutil.copyfile(sweep.file, tmp_path / "pack" / "sweep.json")
+    for folder in (sweep.path, tmp_path / "pack"):
+        data = json.loads((folder / "sweep.json").read_text())
+        data["cells"][0]["name"] = name
+        data["cells"][0]["state"] = DONE  # a finished cell is what pack() would replace
+        data["packed"] = True
+        (folder / "sweep.json").write_text(json.dumps(data))
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="not a plain folder name|does not list its cells"):
+        Sweep.open(sweep.path)
+    assert main(["pack-sweep", str(sweep.path), str(tmp_path / "pack")]) == 2
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.3", "--out", str(sweep.path)]) == 2
+    assert "not a plain folder name" in capsys.readouterr().err or name in (7, None)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_sweep_description_with_repeated_cells_or_seeds_is_refused(tmp_path: Path, probe_file: Path) -> None:
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3, 0.4])
+    data = json.loads(sweep.file.read_text())
+    for broken, message in ((data | {"cells": [data["cells"][0]] * 2}, "names a cell twice"),
+                            (data | {"seeds": [0, 0]}, "unique whole numbers"),
+                            (data | {"seeds": ["0"]}, "unique whole numbers"),
+                            (data | {"cells": "all"}, "does not list its cells")):
+        sweep.file.write_text(json.dumps(broken))
+        with pytest.raises(RunFolderError, match=message):
+            Sweep.open(sweep.path)
+
+
+def test_repeated_seeds_and_huge_grids_are_refused_before_any_work(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Issue 22, item 8: --seeds 1,1 trained one folder from two workers; 800 values × 1,000 seeds ran minutes."""
+    import time
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.2", "--seeds", "1,1", "--out", str(out)]) == 2
+    assert "--seeds lists a seed twice" in capsys.readouterr().err and not out.exists()
+    values = ",".join(f"{0.0001 * (i + 1):.4f}" for i in range(800))
+    seeds = ",".join(str(i) for i in range(1000))
+    started = time.perf_counter()
+    assert main(["sweep", "--grid", f"concept_space.delta_color={values}", "--seeds", seeds, "--out", str(out)]) == 2
+    assert "makes 800,000 cells; a sweep holds at most 1,000" in capsys.readouterr().err and not out.exists()
+    assert time.perf_counter() - started < 60  # refused up front, not after validating every cell
+    assert main(["sweep", "--grid", "concept_space.data_root=a/b", "--out", str(out)]) == 2
+    assert "not a plain folder name" in capsys.readouterr().err and not out.exists()

@@ -36,6 +36,9 @@ from .probes import Probe, probe_config_for, probe_fits, train_probe
 FORMAT = 1
 SWEEP_FILE = "sweep.json"
 DONE, PENDING, FAILED = "complete", "pending", "failed"
+PACKED = "packed"
+"""The key sweep_results.pack adds to the sweep.json it writes: the mark of a folder it made, which it may pack over
+again. A pack copied back to resume its sweep loses the mark: it holds new weights from then on."""
 
 SAMPLE_STEPS = 25
 """Sampler steps of a cell's evaluation and elicitation. Measured on the bundled run (benchmarks/results-sample-
@@ -75,6 +78,50 @@ def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
     return grid
 
 
+MAX_CELLS = 1000
+"""The most cells one sweep may hold: a cell trains for minutes to hours, so 1,000 is weeks of a CPU and hours of a
+cluster, while a mistyped grid (800 values × 1,000 seeds) is refused at once instead of validating 800,000 configs."""
+
+
+def check_cell_count(grid: dict[str, list[Any]], seeds: list[int]) -> None:
+    """Refuse a grid larger than MAX_CELLS, or with a repeated seed, before any cell is made or written."""
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds lists a seed twice ({', '.join(map(str, seeds))}): two workers would train one "
+                         "folder at once.")
+    count = len(seeds)
+    for values in grid.values():
+        count *= len(values)
+    if count > MAX_CELLS:
+        raise ValueError(f"This grid makes {count:,} cells; a sweep holds at most {MAX_CELLS:,}. Split it.")
+
+
+def is_folder_name(name: object) -> bool:
+    """Whether `name` is one plain path component: a cell folder may never point outside its sweep."""
+    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..")
+            and not any(c in name for c in "/\\\0:") and Path(name).name == name)
+
+
+def check_description(data: dict[str, Any], where: str) -> None:
+    """A sweep.json is untrusted input like a run folder (it may be copied from anywhere): its cells must be a list
+    of {name, overrides, state} with unique names that are single folder names, its seeds unique whole numbers."""
+    cells, seeds = data.get("cells"), data.get("seeds")
+    if not isinstance(cells, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("overrides"), dict) and isinstance(c.get("state"), str)
+            for c in cells):
+        raise RunFolderError(f"{where} does not list its cells as this version writes them; make the sweep again.")
+    names = [c.get("name") for c in cells]
+    unsafe = [n for n in names if not is_folder_name(n)]
+    if unsafe or len(set(names)) != len(names):
+        what = f"a cell {str(unsafe[0])[:80]!r}, which is not a plain folder name" if unsafe else "a cell twice"
+        raise RunFolderError(f"{where} names {what}; it was not written by this program, so it is not used.")
+    if (not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise RunFolderError(f"{where} lists its seeds in another form than unique whole numbers; make the sweep "
+                             "again.")
+    if len(cells) > MAX_CELLS:
+        raise RunFolderError(f"{where} lists {len(cells):,} cells; a sweep holds at most {MAX_CELLS:,}.")
+
+
 def cell_name(overrides: dict[str, Any]) -> str:
     """A folder name that says the cell's coordinates: 'delta_color-0.2_seed-1'."""
     return "_".join(f"{key.rpartition('.')[2]}-{value:g}" if isinstance(value, float)
@@ -108,7 +155,12 @@ class Sweep:
         `sample_steps` for the passes still to run)."""
         if not seeds:
             raise ValueError("Give at least one seed.")
+        check_cell_count(grid, seeds)
         cells = cells_of(grid, seeds)
+        unsafe = next((cell_name(o) for o in cells if not is_folder_name(cell_name(o))), None)
+        if unsafe is not None:
+            raise ValueError(f"A grid value makes the cell folder name {unsafe[:80]!r}, which is not a plain folder "
+                             "name; use values without path separators.")
         for overrides in cells:  # every cell's config must be valid before anything is written
             with_overrides(preset(preset_name), base | overrides)
         data = {"format": FORMAT, "preset": preset_name, "base": base, "grid": grid, "seeds": seeds,
@@ -138,6 +190,7 @@ class Sweep:
         data = read_json(file, where, "run the sweep command again to write it.")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise RunFolderError(f"{where} is not a sweep description of format {FORMAT}.")
+        check_description(data, where)
         return cls(Path(path), data)
 
     def save(self) -> None:
@@ -252,6 +305,8 @@ def run_sweep(
     Returns the final counts of complete / pending / failed cells."""
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; choose from {list(BACKENDS)}.")
+    if sweep.data.pop(PACKED, None):  # a pack copied back to resume its sweep holds new weights from now on
+        sweep.save()
     ensure_sweep_probe(sweep)
     # Seed by seed: a sweep stopped part-way already holds a whole fan of Δ for its first seeds.
     seeds = sweep.data["seeds"]

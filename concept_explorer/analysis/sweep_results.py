@@ -32,7 +32,7 @@ from .evaluate import Evaluation
 from .phases import best_elicitation
 from .seeds import band, measure
 from .summaries import restrict_summary
-from .sweep import DONE, SWEEP_FILE, Sweep
+from .sweep import DONE, PACKED, SWEEP_FILE, Sweep
 
 RESULTS_FILE = "results.json"
 FORMAT = 1
@@ -131,18 +131,18 @@ def pack(sweep: Sweep, destination: str | Path, weights_seed: int | None = None,
     summaries of those steps: runs in their own right, so the app opens them and generates live at every Δ. The
     copy lists the cells as they stand; the sweep's own command re-makes everything the copy leaves out."""
     destination = Path(destination)
-    if destination.resolve() == sweep.path.resolve():
-        raise ValueError("Pack a sweep into another folder than its own.")
-    if destination.exists() and not (destination / SWEEP_FILE).is_file():
-        raise RunFolderError(f"{destination} exists and is not a sweep folder; choose another destination.")
+    check_pack_destination(sweep, destination)
     collect_results(sweep)
     destination.mkdir(parents=True, exist_ok=True)
+    inside = destination.resolve()
     for cell in sweep.data["cells"]:
         if cell["state"] != DONE:
             continue
         source, target = RunLayout(sweep.path / cell["name"]), RunLayout(destination / cell["name"])
+        # Sweep.open allows only plain folder names; this holds even if that check is ever loosened.
+        assert target.root.resolve().parent == inside, target.root
         run = _weighted_run(source.root, cell, weights_seed)
-        shutil.rmtree(target.root, ignore_errors=True)  # an earlier pack's copy of this cell
+        shutil.rmtree(target.root, ignore_errors=True)  # an earlier pack's copy of this cell (checked: a pack)
         if run is not None:
             kept = spread_steps(run.steps, checkpoints)
             run.copy_to(target.root, kept)
@@ -154,9 +154,34 @@ def pack(sweep: Sweep, destination: str | Path, weights_seed: int | None = None,
             if getattr(source, kept_file).is_file():
                 getattr(target, kept_file).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(getattr(source, kept_file), getattr(target, kept_file))
-    for name in (RESULTS_FILE, SWEEP_FILE):  # the description last: a half-copied pack is not yet a sweep
-        shutil.copyfile(sweep.path / name, destination / name)
+    shutil.copyfile(sweep.path / RESULTS_FILE, destination / RESULTS_FILE)
+    # The description last, marked as a pack: a half-copied pack is not yet a sweep, and only a marked one is ever
+    # packed over again.
+    atomic_write_json(destination / SWEEP_FILE, sweep.data | {PACKED: True})
     return destination
+
+
+def check_pack_destination(sweep: Sweep, destination: Path) -> None:
+    """pack() replaces the cells of its destination, so it writes only into an absent or empty folder, or into a
+    pack it made itself (of a sweep with the same cells); anything else is refused in one sentence that says what
+    would have been destroyed. A full sweep given as the destination (for example the two arguments swapped) is
+    never touched."""
+    if not str(destination) or destination == Path("."):
+        raise ValueError("Name the folder to pack into; an empty name would mean the current folder.")
+    if destination.resolve() == sweep.path.resolve():
+        raise ValueError("Pack a sweep into another folder than its own.")
+    if sweep.path.resolve() in destination.resolve().parents or destination.resolve() in sweep.path.resolve().parents:
+        raise ValueError("Pack a sweep into a folder outside it, and not around it.")
+    if not destination.exists() or (destination.is_dir() and not any(destination.iterdir())):
+        return
+    if not (destination / SWEEP_FILE).is_file():
+        raise RunFolderError(f"{destination} exists and is not a sweep folder; choose another destination.")
+    stored = Sweep.open(destination)
+    if not stored.data.get(PACKED):
+        raise RunFolderError(f"{destination} holds a sweep with its weights ({len(stored.data['cells'])} cells), "
+                             "not a pack: packing into it would delete them; choose another destination.")
+    if [c["name"] for c in stored.data["cells"]] != [c["name"] for c in sweep.data["cells"]]:
+        raise RunFolderError(f"{destination} is the pack of another sweep; choose another destination.")
 
 
 def _weighted_run(folder: Path, cell: dict[str, Any], weights_seed: int | None) -> Run | None:
