@@ -11,12 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ce=".venv/bin/python -m concept_explorer"
 no_null="--preset cpu --train.p_uncond 0 --train.num_steps 12000 --train.checkpoint_count 24"
+some_null="--preset cpu --train.p_uncond 0.05 --train.num_steps 12000 --train.checkpoint_count 24"
 
 declare -A batches=(
     [p0-d45-12k]="$no_null --grid concept_space.delta_color=0.4,0.5 --seeds 0,1"
     [p0-d68-12k]="$no_null --grid concept_space.delta_color=0.6,0.8 --seeds 0,1"
+    [p05-d5-12k]="$some_null --grid concept_space.delta_color=0.5 --seeds 0,1"
 )
-order=(p0-d45-12k p0-d68-12k)
+order=(p0-d45-12k p0-d68-12k p05-d5-12k)
 
 for name in "${@:-${order[@]}}"; do
     [ -n "${batches[$name]:-}" ] || { echo "search_default: no batch named $name (batches: ${order[*]})" >&2; exit 2; }
