@@ -116,3 +116,24 @@ def test_shapes_that_do_not_match_run_json_are_named(run_folder: Path) -> None:
 def test_unknown_step_lists_the_available_ones(run_folder: Path) -> None:
     with pytest.raises(RunFolderError, match=r"Step 3 is not a checkpoint of run; available: 2…4 \(2 checkpoints\)"):
         Run.open(run_folder).load_model(3)
+
+
+@pytest.mark.parametrize("craft, message", [
+    (lambda f: f.write_text('{"step": 2, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"), "is not valid JSON"),
+    (lambda f: f.write_text('{"step": 2}\nnot json\n'), "is not valid JSON"),
+    (lambda f: f.write_bytes(b'{"step": 2}\n\xff\xfe\n'), "is corrupt"),
+    (lambda f: f.write_text('[1, 2]\n'), "is corrupt"),
+    (lambda f: __import__("os").mkfifo(f), "is not a regular file"),
+    (lambda f: f.symlink_to("/etc/passwd"), "is a link to outside the run folder"),  # refused by Run.open
+    (lambda f: f.write_bytes(b" " * (64_000_000 + 1)), "is implausibly large"),
+])
+def test_a_crafted_metrics_file_is_one_sentence_and_never_hangs(run_folder: Path, craft, message: str) -> None:
+    """Issue 22, item 10: a 100,000-deep line gave a RecursionError traceback and a FIFO hung `train --resume`."""
+    from concept_explorer.cli import main
+
+    metrics = run_folder / "metrics.jsonl"
+    metrics.unlink()
+    craft(metrics)
+    with pytest.raises(RunFolderError, match=f"run/metrics.jsonl {message}.*delete it"):
+        Run.open(run_folder).metrics()
+    assert main(["train", "--resume", "--out", str(run_folder)]) == 2

@@ -48,16 +48,41 @@ def place(path: Path, root: Path) -> str:
         return Path(path).name
 
 
-def read_json(path: Path, where: str, remedy: str) -> Any:
-    """A JSON file of the folder; a RunFolderError naming `where` when it is not a readable, parseable file."""
+def read_small_file(path: Path, where: str, remedy: str) -> bytes:
+    """The bytes of a file of the folder that is a regular file (a FIFO would hang the reader, a link could point
+    anywhere) of at most JSON_LIMIT bytes; a RunFolderError naming `where` otherwise."""
     if path.is_symlink() or not path.is_file():
         raise RunFolderError(f"{where} is not a regular file; {remedy}")
     if path.stat().st_size > JSON_LIMIT:
         raise RunFolderError(f"{where} is implausibly large ({path.stat().st_size:,} bytes); {remedy}")
+    return path.read_bytes()
+
+
+def parse_json(text: bytes | str, where: str, remedy: str) -> Any:
+    """JSON, with a RunFolderError naming `where` for text that is not (a deeply nested value included, which the
+    parser refuses with a RecursionError)."""
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(text)
     except (ValueError, RecursionError) as error:
         raise RunFolderError(f"{where} is not valid JSON ({str(error)[:80]}); {remedy}") from None
+
+
+def read_json(path: Path, where: str, remedy: str) -> Any:
+    """A JSON file of the folder; a RunFolderError naming `where` when it is not a readable, parseable file."""
+    return parse_json(read_small_file(path, where, remedy), where, remedy)
+
+
+def read_metric_rows(path: Path, where: str) -> list[dict[str, Any]]:
+    """metrics.jsonl: one JSON object with a whole "step" per line, read under read_small_file's bounds."""
+    remedy = "delete it to continue without metrics."
+    try:
+        lines = read_small_file(path, where, remedy).decode().splitlines()
+    except (UnicodeDecodeError, OSError):
+        raise RunFolderError(f"{where} is corrupt; {remedy}") from None
+    rows = [parse_json(line, where, remedy) for line in lines if line.strip()]
+    if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
+        raise RunFolderError(f"{where} is corrupt; {remedy}")
+    return rows
 
 
 def expected_shapes(config: RunConfig) -> dict[str, list[int]]:

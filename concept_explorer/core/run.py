@@ -46,6 +46,7 @@ from .folder_checks import (
     expected_checkpoint,
     place,
     read_json,
+    read_metric_rows,
     safetensors_header,
     step_name,
 )
@@ -331,16 +332,10 @@ class Run:
 
     def metrics(self) -> list[dict[str, Any]]:
         """One row per checkpoint, each an object with a whole "step"."""
-        if not self.layout.metrics.exists():
+        metrics = self.layout.metrics
+        if not metrics.exists() and not metrics.is_symlink():
             return []
-        corrupt = f"{self.layout.place(self.layout.metrics)} is corrupt; delete it to continue without metrics."
-        try:
-            rows = [json.loads(line) for line in self.layout.metrics.read_text().splitlines() if line.strip()]
-        except (ValueError, OSError):
-            raise RunFolderError(corrupt) from None
-        if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in rows):
-            raise RunFolderError(corrupt)
-        return rows
+        return read_metric_rows(metrics, self.layout.place(metrics))
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_bytes(self.layout.metrics, "".join(json.dumps(r) + "\n" for r in rows).encode())
