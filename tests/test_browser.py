@@ -450,3 +450,17 @@ def test_a_cell_without_weights_clicked_in_the_fan_says_so(page, url):
     assert f"The weights of {cell} are not bundled, so it cannot be opened in Explore" in error.inner_text()
     assert page.is_visible("#sweep-fan") and page.input_value("#run-select input") == "plain"  # nothing switched
     assert not page.errors, page.errors
+
+
+def test_a_crafted_link_is_shown_as_short_plain_text(page, url):
+    """Issue 22, item 3: a link's value was rendered as HTML in the warning toast (a large red clickable link),
+    and a long one whole."""
+    from urllib.parse import quote
+
+    markup = '<a href="https://example.invalid/login" style="font-size:40px;color:red">Session expired</a>'
+    page.goto(url + f"?run={quote(markup)}&phase={'y' * 10_000}")
+    page.wait_for_function("() => document.body.innerText.includes('is not on this server')", timeout=60_000)
+    assert page.evaluate("() => document.querySelectorAll('a[href*=\"example.invalid\"]').length") == 0
+    assert "'<a href=\"https://" in page.inner_text("body")  # shown as the text it is, cut short
+    assert "y" * 400 not in page.inner_text("body")
+    assert not page.errors, page.errors

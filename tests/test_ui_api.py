@@ -457,3 +457,16 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     for chained in ("/open_trained_generate", "/load_view_generate", "/select_run_generate"):
         live = stepper(client.predict(name, 1, 0.0, False, "strict", *controls(), api_name=chained), "live")
         assert live["run"] == name and live["summary"].startswith("Step 6"), chained
+
+
+def test_link_parameters_are_echoed_short_and_never_as_markup():
+    """Issue 22, item 3: a link's run, phase, opc, c_* and iv values reached the warning toast whole, as HTML."""
+    from concept_explorer.ui.common import MESSAGE_LIMIT, page_text
+
+    markup = '<a href="https://example.invalid/login" style="font-size:40px;color:red">Session expired</a>'
+    huge = "x" * 20_000
+    _, problems = ViewState.from_query({"c_color": huge, "iv": markup, "opc": huge, "criterion": markup, huge: "1"})
+    assert len(problems) == 5 and all(len(p) < 200 for p in problems), [len(p) for p in problems]
+    shown = page_text(f"The link's run {markup!r} is not on this server. " + huge)
+    assert "<a" not in shown and "&lt;a href" in shown and len(shown) <= MESSAGE_LIMIT + 30  # entities add a little
+    assert page_text("a\nb   c") == "a b c"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import json
 import re
@@ -37,6 +38,17 @@ def public_paths(message: str, roots: Iterable[Path] = ()) -> str:
     return ABSOLUTE_PATH.sub(shorten, message)
 
 
+MESSAGE_LIMIT = 300
+"""Characters of a message a visitor is shown: a sentence or two; a link's 20 kB parameter is not echoed whole."""
+
+
+def page_text(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message for the page's toasts, which render HTML: one line, cut to `limit` characters, markup escaped, so a
+    crafted link or API value can never put a clickable link or styled text into the page."""
+    line = " ".join(message.split())
+    return html.escape(line if len(line) <= limit else line[: limit - 1] + "…", quote=False)
+
+
 def visitor_error(error: BaseException, roots: Iterable[Path] = ()) -> gr.Error:
     """The error as a visitor sees it: a viewer's mistake in its own words, anything else (a bug, a full disk)
     logged here and named in one sentence; both with the server's paths shortened."""
@@ -48,7 +60,7 @@ def visitor_error(error: BaseException, roots: Iterable[Path] = ()) -> gr.Error:
         traceback.print_exception(error)
         first = (str(error).splitlines() or [""])[0][:200]
         message = f"The server could not do this ({type(error).__name__}{': ' + first if first else ''})."
-    message = " ".join(public_paths(message, roots).split())  # one line
+    message = page_text(public_paths(message, roots))
     if isinstance(error, gr.Error):
         return gr.Error(message, duration=error.duration, visible=error.visible, title=error.title,
                         print_exception=False)

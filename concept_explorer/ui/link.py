@@ -63,7 +63,7 @@ class Number(Param):
             return self.range.check(self.key, float(text))
         except ValueError:
             kind = "a whole number" if self.range.whole else "a number"
-            raise ValueError(f"Ignored {self.key}={text!r}: it must be {kind} from {self.range.low:g} to "
+            raise ValueError(f"Ignored {self.key}={limits.shown(text)}: it must be {kind} from {self.range.low:g} to "
                              f"{self.range.high:g}.") from None
 
 
@@ -119,7 +119,7 @@ class Choice(Param):
 
     def read(self, text: str, warn: Warn) -> str:
         if text not in self.choices:
-            raise ValueError(f"Ignored {self.key}={text!r}: use {self.hint}.")
+            raise ValueError(f"Ignored {self.key}={limits.shown(text)}: use {self.hint}.")
         return text
 
 
@@ -137,7 +137,7 @@ class Concepts(Param):
         names = text.split(",")
         chosen = tuple(c for c in names if c in CONCEPT_ORDER)
         if text != "none" and len(chosen) != len(names):
-            warn(f"Ignored unknown concepts in {self.key}={text!r}; concepts are {list(CONCEPT_ORDER)}.")
+            warn(f"Ignored unknown concepts in {self.key}={limits.shown(text)}; concepts are {list(CONCEPT_ORDER)}.")
         return chosen
 
 

@@ -42,5 +42,5 @@ class ViewState:
         state = cls(**read_params(cls, params, problems.append),
                     generation=GenerationSettings.from_link(params, problems.append))
         known = keys(cls) | keys(GenerationSettings) | GRADIO_PARAMS
-        problems += [f"Ignored unknown link parameter {key!r}." for key in params if key not in known]
+        problems += [f"Ignored unknown link parameter {limits.shown(key)}." for key in params if key not in known]
         return state, problems

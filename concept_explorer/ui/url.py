@@ -7,8 +7,10 @@ from typing import Any
 
 import gradio as gr
 
+from ..core import limits
 from ..core.run import RunFolderError
 from ..views.run_view import RunDashboard
+from .common import page_text
 from .explorer import Explorer
 from .runs import RUN_DEPENDENT, run_controls
 from .settings import DIRECTION_CUSTOM, GenerationSettings
@@ -44,7 +46,7 @@ class ViewLink:
         named = {name: step for name, step in phases} | {str(k + 1): step for k, (_, step) in enumerate(phases)}
         named |= {name.split()[0]: step for name, step in phases}  # "hidden", "training", …
         if phase not in named:
-            problems.append(f"Ignored phase={phase!r}: this run's phases are "
+            problems.append(f"Ignored phase={limits.shown(phase)}: this run's phases are "
                             f"{', '.join(f'{k + 1} {name}' for k, (name, _) in enumerate(phases)) or 'none'}.")
             return 0
         return dashboard.nearest_index(named[phase])
@@ -56,7 +58,7 @@ class ViewLink:
         names = self.explorer.catalog.names
         run = state.run or self.explorer.default_run
         if run not in names:
-            problems.append(f"The link's run {run!r} is not on this server; showing {self.explorer.default_run}.")
+            problems.append(f"The link's run {limits.shown(run)} is not on this server; showing {self.explorer.default_run}.")
             run = self.explorer.default_run
         dashboard = self.explorer.catalog.get(run, state.criterion)  # the phases a link names are the criterion's
         index = 0  # the story starts at the start, unless the link names a step or a phase
@@ -65,7 +67,7 @@ class ViewLink:
         elif state.phase is not None:
             index = self._phase_index(dashboard, state.phase, problems)
         for problem in problems:
-            gr.Warning(problem)
+            gr.Warning(page_text(problem))
         compare = state.compare if state.compare in names else None
         settings = state.generation.fitted_to(dashboard)
         values = run_controls(dashboard, index, names, run)
