@@ -44,9 +44,17 @@ def request(forwarded: str | None, host: str) -> SimpleNamespace:
     return SimpleNamespace(headers=headers, client=SimpleNamespace(host=host), session_hash="s")
 
 
-def test_the_client_address_is_the_space_proxys_header_there_and_the_socket_elsewhere():
+def test_the_client_address_is_the_space_proxys_header_there_and_the_socket_elsewhere(monkeypatch):
+    monkeypatch.delenv("CONCEPT_EXPLORER_PROXY_HOPS", raising=False)
     space, local = ServingPolicy.for_space(), ServingPolicy()
-    assert client_of(request("203.0.113.9, 10.0.0.2", "10.16.3.80"), space) == "203.0.113.9"
+    # The proxy appends the address it was connected from: the last entry. Those before it are the client's own.
+    assert client_of(request("203.0.113.9", "10.16.3.80"), space) == "203.0.113.9"
+    spoofs = {client_of(request(f"10.0.0.{i}, 9.9.9.9", "10.16.3.80"), space) for i in range(6)}
+    assert spoofs == {"9.9.9.9"}  # issue 22, item 6: six forged first entries are one client
+    monkeypatch.setenv("CONCEPT_EXPLORER_PROXY_HOPS", "2")  # two proxies: the visitor is second from the right
+    assert client_of(request("10.0.0.1, 203.0.113.9, 10.0.0.2", "10.16.3.80"), space) == "203.0.113.9"
+    assert client_of(request("203.0.113.9", "10.16.3.80"), space) == "10.16.3.80"  # too few entries: the socket
+    monkeypatch.delenv("CONCEPT_EXPLORER_PROXY_HOPS")
     assert client_of(request(None, "10.16.3.80"), space) == "10.16.3.80"
     assert client_of(request("203.0.113.9", "192.168.1.20"), local) == "192.168.1.20"  # a header anyone can send
     assert client_of(request("203.0.113.9", "127.0.0.1"), local) is None  # loopback: every local client alike
@@ -186,3 +194,22 @@ def test_an_unexpected_error_reaches_the_visitor_as_one_sentence_without_paths()
     assert visitor_error(missing, [Path("/srv/app/runs")]).message == (
         "The server could not do this (FileNotFoundError: [Errno 2] No such file or directory: "
         "'runs/ui-x/steps/100.safetensors').")
+
+
+def test_nothing_served_names_a_server_path_and_unused_routes_are_closed(space_app):
+    """Issue 22, items 4, 5 and 11: the page and /config named the venv's absolute path to plotly.min.js; uploads
+    were stored and served back; /monitoring/summary was public."""
+    import httpx
+
+    _, url = space_app
+    page, config = httpx.get(url).text, httpx.get(url + "config").text
+    for text in (page, config):
+        assert "/gradio_api/file=/" not in text and str(Path(__file__).resolve().parents[1]) not in text
+        assert "site-packages" not in text
+    assert "/ce-assets/plotly.min.js" in page
+    plotly_js = httpx.get(url + "ce-assets/plotly.min.js")
+    assert plotly_js.status_code == 200 and b"plotly" in plotly_js.content[:2000]
+    upload = httpx.post(url + "gradio_api/upload", files={"files": ("big.bin", b"x" * 1_000_000)})
+    assert upload.status_code == 404 and "does not offer" in upload.text
+    for route in ("monitoring", "monitoring/summary", "monitoring/abc", "gradio_api/upload_progress"):
+        assert httpx.get(url + route).status_code == 404, route

@@ -21,6 +21,7 @@ from ..analysis.live import LiveGenerator  # noqa: E402
 from ..views.catalog import RunCatalog  # noqa: E402
 from .explorer import Explorer  # noqa: E402
 from .layout import build_blocks  # noqa: E402
+from .routes import app_routes  # noqa: E402
 from .serving import ServingPolicy  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
@@ -74,6 +75,7 @@ def launch_options() -> dict[str, Any]:
         # the outputs that is megabytes stringified on the main thread, which delayed step changes by hundreds of
         # ms (benchmarks/results-browser.txt). Nothing here needs a replay history.
         run_history=False,
+        app_kwargs={"routes": app_routes()},  # plotly.js without a server path; unused gradio routes closed
     )
 
 

@@ -69,16 +69,29 @@ def session_of(request: gr.Request | None) -> str:
     return str(getattr(request, "session_hash", None) or "no-session")
 
 
+PROXY_HOPS = 1
+"""Proxies in front of a Space that append to x-forwarded-for. Each proxy appends the address it was connected from,
+so the entry this many places from the right is the one the visitor's own connection gave; everything left of it
+is whatever the visitor's request said (a client can send `X-Forwarded-For: 10.0.0.7, 9.9.9.9` to pose as anyone).
+Set CONCEPT_EXPLORER_PROXY_HOPS where more proxies stand in front."""
+
+
+def proxy_hops() -> int:
+    text = os.environ.get("CONCEPT_EXPLORER_PROXY_HOPS", "")
+    return int(text) if text.isdigit() and int(text) >= 1 else PROXY_HOPS
+
+
 def client_of(request: gr.Request | None, policy: ServingPolicy) -> str | None:
     """The client address a request comes from, or None where every client looks alike (loopback) or nothing
-    says. On a Space the proxy's x-forwarded-for is trusted (its first entry is the visitor); elsewhere only the
-    socket's address is, since a client can send any header."""
+    says. On a Space the x-forwarded-for entry its proxy appended is trusted (PROXY_HOPS from the right), never one
+    the client could write; elsewhere only the socket's address is, since a client can send any header."""
     if request is None:
         return None
     address = None
     if policy.space:
-        forwarded = (request.headers or {}).get("x-forwarded-for", "")
-        address = forwarded.split(",")[0].strip() or None
+        entries = [e.strip() for e in (request.headers or {}).get("x-forwarded-for", "").split(",")]
+        hops = proxy_hops()
+        address = (entries[-hops] or None) if len(entries) >= hops else None
     if address is None:
         address = getattr(getattr(request, "client", None), "host", None)
     try:

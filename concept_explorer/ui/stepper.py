@@ -13,27 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import plotly
 
 from ..core import limits
 from ..views.run_view import RunDashboard
 from ..views.step_view import step_images, step_view
 from .common import user_errors
 from .explorer import Explorer
+from .routes import PLOTLY_URL
 from .text import TOUR
 
 ASSETS = Path(__file__).parent / "assets"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-"""plotly.js as the plotly package ships it: served from disk, nothing fetched from the internet."""
 
 
 def stepper_component() -> gr.HTML:
     """The component; its props start empty and the page load fills them (see layout.py)."""
-    gr.set_static_paths([str(PLOTLY_JS.parent)])
     tour = [{"title": title, "body": body, "phase": phase, "panel": panel} for title, body, phase, panel in TOUR]
     return gr.HTML(
         "", html_template=(ASSETS / "stepper.html").read_text(), js_on_load=(ASSETS / "stepper.js").read_text(),
-        head=f'<script src="/gradio_api/file={PLOTLY_JS}"></script>', apply_default_css=False,
+        head=f'<script src="{PLOTLY_URL}"></script>', apply_default_css=False,
         elem_id="stepper", view=None, images=None, live=None, tour=tour,
     )
 
