@@ -147,7 +147,7 @@ def launched_app(tmp_path_factory: pytest.TempPathFactory, name: str, sweeps: bo
         demo = build_app(paths, checkpoints=scratch / "none", runs=scratch / "runs", policy=policy)
         demo.queue(**queue_options(policy))
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True, show_error=True, **launch_options())
+                                quiet=True, **launch_options())
         try:
             yield demo, url
         finally:

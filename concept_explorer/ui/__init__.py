@@ -21,7 +21,7 @@ from ..analysis.live import LiveGenerator  # noqa: E402
 from ..views.catalog import RunCatalog  # noqa: E402
 from .explorer import Explorer  # noqa: E402
 from .layout import build_blocks  # noqa: E402
-from .routes import app_routes  # noqa: E402
+from .routes import app_options  # noqa: E402
 from .serving import ServingPolicy  # noqa: E402
 
 ASSETS = Path(__file__).parent / "assets"
@@ -75,7 +75,10 @@ def launch_options() -> dict[str, Any]:
         # the outputs that is megabytes stringified on the main thread, which delayed step changes by hundreds of
         # ms (benchmarks/results-browser.txt). Nothing here needs a replay history.
         run_history=False,
-        app_kwargs={"routes": app_routes()},  # plotly.js without a server path; unused gradio routes closed
+        app_kwargs=app_options(),  # plotly.js without a server path; unused gradio routes closed; one-line errors
+        # Only gr.Error (every message this app writes, one sentence, user_errors) reaches a visitor: gradio's own
+        # errors (a call with too few inputs) quote component reprs over several lines.
+        show_error=False,
     )
 
 
@@ -101,5 +104,5 @@ def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool
               "runs deleted by age and disk budget, limits per client address.")
     demo.queue(**queue_options(policy))
     _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                            quiet=quiet, show_error=True, **launch_options())
+                            quiet=quiet, **launch_options())
     return demo, url

@@ -38,8 +38,9 @@ def public_paths(message: str, roots: Iterable[Path] = ()) -> str:
     return ABSOLUTE_PATH.sub(shorten, message)
 
 
-MESSAGE_LIMIT = 300
-"""Characters of a message a visitor is shown: a sentence or two; a link's 20 kB parameter is not echoed whole."""
+MESSAGE_LIMIT = 1000
+"""Characters of a message a visitor is shown: enough for a sentence with a reproduce command in it; a 20 kB link
+parameter is not echoed whole."""
 
 
 def page_text(message: str, limit: int = MESSAGE_LIMIT) -> str:
