@@ -55,7 +55,7 @@ def test_train_writes_a_complete_run(tmp_path: Path, tiny_cli_args: list[str], c
         (["--concept_space.delta_color", "2"], "delta_color must be in (0, 0.8], got 2.0."),
         (["--train.num_stepz", "5"], "Unrecognized arguments: --train.num_stepz 5"),
         (["--train.num"], "Unrecognized arguments: --train.num"),  # no abbreviations of the many similar names
-        (["--threads", "0"], "--threads must be a whole number from 1 to 1024, got 0."),
+        (["--threads", "0"], "--threads must be a whole number from 1 to 1,024, got 0."),
         (["--device", "tpu"], "Unknown device 'tpu'"),
         (["--resume"], "No run folder at"),
     ],

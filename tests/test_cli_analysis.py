@@ -42,6 +42,14 @@ def test_train_evaluate_elicit_report(tmp_path: Path, tiny_cli_args: list[str], 
     assert main(["report", str(folder), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.html").stat().st_size > 100_000  # plotly.js inlined
     assert (tmp_path / "report" / "trajectory.gif").is_file()
+    capsys.readouterr()
+    # A step that is no checkpoint is shown as the nearest one, and said so (issue 22, item 12: it was silent).
+    assert main(["report", str(folder), "--out", str(tmp_path / "report"), "--step", "-100000000"]) == 0
+    assert "step -100,000,000 is not a checkpoint of this run (they run from 2 to 2); showing the nearest, 2." in \
+        capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "one"), *tiny_cli_args, "--train.num_steps", "2",
+                 "--train.checkpoint_steps", "2"]) == 0
+    assert "holds 1 checkpoint, the last at step 2." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, fragment", [

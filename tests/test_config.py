@@ -127,3 +127,12 @@ def test_schedule_is_sorted_unique_and_ends_at_num_steps(train: TrainConfig) -> 
     assert schedule[-1] == train.num_steps and schedule[0] >= 1
     if train.checkpoint_steps:
         assert schedule == [3, 7, 10]
+
+
+def test_bounds_are_printed_as_people_read_them() -> None:
+    """Issue 22, item 12: a seed's bound was printed 2.14748e+09."""
+    from concept_explorer.core import limits
+
+    with pytest.raises(ValueError, match=r"from 0 to 2,147,483,647, got -1\."):
+        limits.Range(0, 2**31 - 1, whole=True).check("seed", -1)
+    assert limits.bound(0.5) == "0.5" and limits.bound(1e30) == "1e+30" and limits.bound(-3.0) == "-3"

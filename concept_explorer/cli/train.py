@@ -135,5 +135,6 @@ def run_train(args: argparse.Namespace) -> int:
     if run.status != "complete":
         print(f"To continue: {resume_command}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"Done: {run.path} holds {len(run.steps)} checkpoints, the last at step {run.final_step}.")
+    count = len(run.steps)
+    print(f"Done: {run.path} holds {count} checkpoint{'s' if count != 1 else ''}, the last at step {run.final_step}.")
     return 0

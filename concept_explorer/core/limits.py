@@ -33,6 +33,12 @@ def finite(name: str, value: Any) -> float:
     return number
 
 
+def bound(value: float) -> str:
+    """A bound as a person reads it: whole numbers in full with thousands separators (2,147,483,647, never
+    2.14748e+09), others in their shortest form."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e18 else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Range:
     """A closed interval [low, high], optionally of whole numbers."""
@@ -43,7 +49,7 @@ class Range:
 
     def check(self, name: str, value: Any) -> float | int:
         """`value` as a float (or int when whole), or a ValueError naming the parameter and its bounds."""
-        wrong = f"{name} must be a whole number from {self.low:g} to {self.high:g}, got {shown(value)}."
+        wrong = f"{name} must be a whole number from {bound(self.low)} to {bound(self.high)}, got {shown(value)}."
         if self.whole and isinstance(value, int) and not isinstance(value, bool):
             if not self.low <= value <= self.high:  # compared as ints: exact for seeds near 2**63
                 raise ValueError(wrong)
@@ -54,7 +60,7 @@ class Range:
                 raise ValueError(wrong)
             return int(number)
         if not self.low <= number <= self.high:
-            raise ValueError(f"{name} must be between {self.low:g} and {self.high:g}, got {number:g}.")
+            raise ValueError(f"{name} must be between {bound(self.low)} and {bound(self.high)}, got {number:g}.")
         return number
 
     def __contains__(self, value: object) -> bool:
@@ -231,7 +237,7 @@ def check_ranges(prefix: str, instance: Any, ranges: dict[str, Range], lengths: 
         name, value = f"{prefix}.{field.name}", getattr(instance, field.name)
         if name in lengths and (not isinstance(value, tuple) or len(value) not in lengths[name]):
             low, high = lengths[name].bounds
-            raise ValueError(f"{name} must be a list of {low:g} to {high:g} entries, got {shown(value)}.")
+            raise ValueError(f"{name} must be a list of {bound(low)} to {bound(high)} entries, got {shown(value)}.")
         if name in ranges:
             for entry in value if isinstance(value, tuple) else (value,):
                 ranges[name].check(name, entry)

@@ -52,15 +52,19 @@ def write_report(
     dashboard = RunDashboard.load(run_path, criterion)
     out = Path(out) if out else dashboard.run.layout.report
     out.mkdir(parents=True, exist_ok=True)
+    problems = []
     if step is None:
         step = dashboard.jump_targets.get("hidden capability", dashboard.steps[-1])
     index = dashboard.nearest_index(step)
+    if step != dashboard.steps[index]:  # said, not done silently: a typo in --step would otherwise go unseen
+        problems.append(f"step {step:,} is not a checkpoint of this run (they run from {dashboard.steps[0]:,} to "
+                        f"{dashboard.steps[-1]:,}); showing the nearest, {dashboard.steps[index]:,}.")
     figures = {
         "concept_space": plots.as_figure(dashboard.concept_space(index, smoothing=1.0)),
         "accuracy": plots.as_figure(dashboard.accuracy(index)),
         "capability": plots.as_figure(dashboard.capability(index)),
     }
-    problems = _figure_pngs(figures, out)
+    problems += _figure_pngs(figures, out)
     rasters = {"generations": raster.png_bytes(dashboard.generations(index))}
     elicited = dashboard.elicited(index)
     if elicited is not None:
