@@ -433,7 +433,11 @@ def test_train_a_run_one_at_a_time_cancel_and_explore_it(app, client):
     assert "Training" in status
     assert "already training" in error_of(client, 0.4, 0.4, 600, 4, 0, api_name="/train_start")
     assert "Cancelling" in client.predict(api_name="/train_cancel")
+    cancelled = app[0].explorer.job.status().run_path
     assert "Cancelled" in poll_until(client, ("cancelled", "complete"))
+    # Issue 22, item 9: every start + cancel left its folder behind; now it is removed and no longer offered.
+    assert cancelled is not None and not cancelled.exists()
+    assert cancelled.name not in app[0].explorer.catalog.names
     client.predict(0.3, 0.2, 600, 4, 1, api_name="/train_start")  # 6 tiny steps, then capability curves
     done = poll_until(client, ("complete", "failed"))
     assert "**Complete**" in done, done

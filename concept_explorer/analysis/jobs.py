@@ -122,6 +122,12 @@ class TrainingJob:
                 continue
         return False
 
+    def _discard(self, out: Path) -> None:
+        """Remove the folder of a cancelled or failed run: this job made it (a fresh name under its root), nobody
+        asked to keep half a run, and every start would otherwise leave megabytes behind."""
+        if out.parent == self.root and out.is_dir() and not out.is_symlink():
+            shutil.rmtree(out, ignore_errors=True)
+
     def _work(self, config: RunConfig, out: Path) -> None:
         from ..core.training import train
 
@@ -146,20 +152,24 @@ class TrainingJob:
             run = train_fn(config, out, device="cpu", should_stop=should_stop, progress=False,
                            after_checkpoint=after_checkpoint)
             if self._stop.is_set():
-                self._update(state="cancelled", message=f"Cancelled at step {self._status.step}; the checkpoints so "
-                                                        "far are saved and evaluated.")
+                self._discard(out)
+                self._update(state="cancelled", message=f"Cancelled at step {self._status.step}; its folder was "
+                                                        "removed.")
                 return
             self._update(state="finishing", step=config.train.num_steps, message="Computing capability curves…")
             run = Run.open(out)
             for i, step in enumerate(run.steps):
                 if self._stop.is_set():
-                    self._update(state="cancelled", message="Cancelled while computing capability curves.")
+                    self._discard(out)
+                    self._update(state="cancelled", message="Cancelled while computing capability curves; its "
+                                                            "folder was removed.")
                     return
                 self._update(message=f"Capability curves: checkpoint {i + 1} of {len(run.steps)}…")
                 elicit_run(run, ElicitConfig(samples=self.samples_per_class), steps=[step], progress=False)
             self._update(state="complete", message=f"Done: {len(run.steps)} checkpoints, evaluated and elicited.")
         except Exception as error:  # the server keeps serving; the message says what happened
             traceback.print_exc()
+            self._discard(out)
             self._update(state="failed", message=f"Training failed: {error}")
         finally:
             with self._lock:

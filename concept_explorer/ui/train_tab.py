@@ -86,6 +86,8 @@ class TrainTab:
         """Progress text, the growing trajectory, and whether to keep polling."""
         smoothing = limits.SMOOTHING.check("smoothing", smoothing)
         status = self.job.status()
+        if status.state in ("cancelled", "failed") and status.run_path is not None:
+            self.catalog.forget([status.run_path])  # the job removed its folder
         figure = gr.skip()
         open_button = gr.update(visible=False)
         if status.run_path is not None and RunLayout(status.run_path).evaluation_summary.is_file():
