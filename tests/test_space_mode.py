@@ -213,3 +213,48 @@ def test_nothing_served_names_a_server_path_and_unused_routes_are_closed(space_a
     assert upload.status_code == 404 and "does not offer" in upload.text
     for route in ("monitoring", "monitoring/summary", "monitoring/abc", "gradio_api/upload_progress"):
         assert httpx.get(url + route).status_code == 404, route
+
+
+@pytest.mark.slow
+def test_exports_that_make_the_same_bytes_are_one_file(space_app):
+    """Issue 22, item 7: smoothing 3.0 and 2.9999999 (or 1e-300 and -0.0) wrote separate 1.5 MB files."""
+    demo, url = space_app
+    client = Client(url, verbose=False)
+    for pair in ((3.0, 2.9999999), (1e-300, -0.0)):
+        first, second = (client.predict("plain", value, api_name="/export_gif") for value in pair)
+        assert Path(first).name == Path(second).name, pair
+    gifs = [p for p in demo.explorer.export_dir.iterdir() if p.suffix == ".gif"]
+    assert len(gifs) <= 1  # the 3 kB budget keeps only the newest; each pair made one file, not two
+    assert demo.explorer.export_dir.name.startswith(f"concept-explorer-exports-{os.getpid()}-")
+
+
+def test_export_folders_of_dead_processes_are_removed_and_sigterm_runs_the_exit_handlers(tmp_path):
+    """Issue 22, item 7: export folders survived SIGTERM; nine from earlier processes were found."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from concept_explorer.ui.housekeeping import EXPORT_PREFIX, export_folder
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"{EXPORT_PREFIX}{dead.pid}-"))
+    (stale / "old.gif").write_bytes(b"x")
+    mine = export_folder()
+    assert not stale.exists() and mine.is_dir() and mine.name.startswith(f"{EXPORT_PREFIX}{os.getpid()}-")
+    shutil.rmtree(mine)
+    # A server stopped by SIGTERM (a Space restarting) removes its own folder: serve() makes the signal an exit.
+    script = ("import sys; from concept_explorer.ui import serve\n"
+              f"serve([{str(Path(__file__).resolve().parents[1] / 'checkpoints' / 'cpu-default')!r}], "
+              "checkpoints=sys.argv[1], runs=sys.argv[1], quiet=True)\n")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (found := list(Path(tempfile.gettempdir()).glob(f"{EXPORT_PREFIX}{child.pid}-*"))):
+        assert time.monotonic() < deadline and child.poll() is None, "the server did not start"
+        time.sleep(0.5)
+    time.sleep(2)  # past the point where the signal handler is installed (before the app is built)
+    child.send_signal(signal.SIGTERM)
+    child.wait(60)
+    assert not found[0].exists()

@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no calls home, talk-safe
 
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -94,6 +97,10 @@ def serve(paths: Iterable[str | Path] = (), port: int | None = None, share: bool
         import torch
 
         torch.set_num_threads(threads)
+    if threading.current_thread() is threading.main_thread():
+        # A termination signal (a Space restarting, `kill`) exits like Ctrl-C, so the exit handlers remove this
+        # server's export folder; Python's default would stop the process without running them.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     policy = ServingPolicy.detect(space)
     demo = build_app(paths, checkpoints, runs, default_run, precision=precision, policy=policy)
     catalog = demo.explorer.catalog  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from ..core.run import Run, RunFolderError
 from ..views.catalog import RunCatalog
 from ..views.run_view import RunDashboard
 from .fair_queue import FairQueue, Superseded
+from .housekeeping import export_folder
 from .serving import ServingPolicy, client_of, session_of
 
 
@@ -42,7 +42,7 @@ class Explorer:
             raise RunFolderError(f"No run can be shown ({problems}). Train and evaluate one, or pass a run folder.")
         self.default_run = default_run if default_run in names else names[0]
         # Files the page downloads: the exports.
-        self.export_dir = Path(tempfile.mkdtemp(prefix="concept-explorer-exports-"))
+        self.export_dir = export_folder()
         atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
 
     def dashboard(self, run: Any, criterion: Any = DEFAULT_CRITERION) -> RunDashboard:

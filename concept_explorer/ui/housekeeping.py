@@ -6,7 +6,9 @@ cannot pile up between two visits of a timer; it never deletes what `keep` names
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -51,3 +53,28 @@ def collect(folder: Path, max_age_s: float | None, budget_bytes: int | None, kee
         total -= size
         deleted.append(entry)
     return deleted
+
+
+EXPORT_PREFIX = "concept-explorer-exports-"
+"""Export folders are named EXPORT_PREFIX<pid>-<random> in the system's temp folder, so a server can tell its own
+from those of processes that are gone (killed, or stopped before Python could clean up)."""
+
+
+def export_folder() -> Path:
+    """A fresh export folder for this process, after deleting those of processes no longer running."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{EXPORT_PREFIX}*"):
+        pid = stale.name[len(EXPORT_PREFIX):].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)) and stale.is_dir() \
+                and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{EXPORT_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
