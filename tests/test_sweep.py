@@ -296,3 +296,9 @@ def test_repeated_seeds_and_huge_grids_are_refused_before_any_work(tmp_path: Pat
     assert time.perf_counter() - started < 60  # refused up front, not after validating every cell
     assert main(["sweep", "--grid", "concept_space.data_root=a/b", "--out", str(out)]) == 2
     assert "not a plain folder name" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_results_record_naming_a_cell_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"format": 1, "cells": [{"name": "../victim"}]}))
+    with pytest.raises(RunFolderError, match="names a cell that is not a plain folder name"):
+        load_results(tmp_path)

@@ -32,7 +32,7 @@ from .evaluate import Evaluation
 from .phases import best_elicitation
 from .seeds import band, measure
 from .summaries import restrict_summary
-from .sweep import DONE, PACKED, SWEEP_FILE, Sweep
+from .sweep import DONE, PACKED, SWEEP_FILE, Sweep, is_folder_name
 
 RESULTS_FILE = "results.json"
 FORMAT = 1
@@ -203,6 +203,10 @@ def load_results(path: str | Path) -> dict[str, Any]:
     results = read_json(file, f"{Path(path).name}/{RESULTS_FILE}", "run its sweep command again to write it.")
     if not isinstance(results, dict) or results.get("format") != FORMAT or not isinstance(results.get("cells"), list):
         raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} is not a sweep record of format {FORMAT}.")
+    # Untrusted like sweep.json (sweep.check_description): a cell is a record named by a plain folder name.
+    if not all(isinstance(c, dict) and is_folder_name(c.get("name")) for c in results["cells"]):
+        raise RunFolderError(f"{Path(path).name}/{RESULTS_FILE} names a cell that is not a plain folder name; run "
+                             "its sweep command again to write it.")
     return results
 
 
