@@ -210,10 +210,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_packing_refuses_every_destination_it_did_not_make(tmp_path: Path, probe_file: Path,
                                                            capsys: pytest.CaptureFixture) -> None:
     """Issue 22, item 1: pack-sweep with its two arguments swapped deleted the full sweep's weights."""
-    full = tiny_sweep(tmp_path / "full", probe_file, [0.3])
-    run_sweep(full, workers=1, elicit=False, report=lambda line: None)
-    other = tiny_sweep(tmp_path / "other", probe_file, [0.3])
-    run_sweep(other, workers=1, elicit=False, report=lambda line: None)
+    full = tiny_sweep(tmp_path / "full", probe_file, [0.3])  # a sweep at work: its cell holds weights
+    weights = full.path / full.data["cells"][0]["name"] / "steps" / "2.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"a trained cell's weights")
+    other = tiny_sweep(tmp_path / "other", probe_file, [0.3])  # nothing finished: packs quickly, as a pack must
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
     before = snapshot(tmp_path)
@@ -232,13 +233,15 @@ def test_packing_refuses_every_destination_it_did_not_make(tmp_path: Path, probe
     assert json.loads((tmp_path / "pack" / "sweep.json").read_text())["packed"] is True
     assert main(["pack-sweep", str(full.path), str(tmp_path / "pack")]) == 0
     other_grid = tiny_sweep(tmp_path / "third", probe_file, [0.4])
-    run_sweep(other_grid, workers=1, elicit=False, report=lambda line: None)
     packed = snapshot(tmp_path / "pack")
     assert main(["pack-sweep", str(other_grid.path), str(tmp_path / "pack")]) == 2
     assert "the pack of another sweep" in capsys.readouterr().err and snapshot(tmp_path / "pack") == packed
     # Copied back to resume, the pack is a working sweep again: it loses the mark once it runs.
-    shutil.copytree(tmp_path / "pack", tmp_path / "resumed")
-    run_sweep(Sweep.open(tmp_path / "resumed"), workers=1, elicit=False, report=lambda line: None)
+    resumed = Sweep.open(shutil.copytree(tmp_path / "pack", tmp_path / "resumed"))
+    resumed.data["cells"][0]["state"] = DONE  # nothing left to train: the run only takes the mark off
+    resumed.save()
+    shutil.copyfile(probe_file, resumed.probe_path)
+    run_sweep(resumed, workers=1, elicit=False, report=lambda line: None)
     assert "packed" not in json.loads((tmp_path / "resumed" / "sweep.json").read_text())
 
 
