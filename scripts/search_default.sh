@@ -10,8 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ce=".venv/bin/python -m concept_explorer"
-no_null="--preset cpu --train.p_uncond 0 --train.num_steps 12000 --train.checkpoint_count 24"
-some_null="--preset cpu --train.p_uncond 0.05 --train.num_steps 12000 --train.checkpoint_count 24"
+# Every batch elicits colour and size together: colour alone cannot reveal blue-small where size is the concept
+# that lags (at Δcolor 0.8 the held-out prompt is first drawn blue-large).
+passes="--elicit-concepts color,size"
+no_null="--preset cpu --train.p_uncond 0 --train.num_steps 12000 --train.checkpoint_count 24 $passes"
+some_null="--preset cpu --train.p_uncond 0.05 --train.num_steps 12000 --train.checkpoint_count 24 $passes"
 
 declare -A batches=(
     [p0-d45-12k]="$no_null --grid concept_space.delta_color=0.4,0.5 --seeds 0,1"

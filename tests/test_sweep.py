@@ -305,3 +305,26 @@ def test_a_results_record_naming_a_cell_outside_its_folder_is_refused(tmp_path: 
     (tmp_path / "results.json").write_text(json.dumps({"format": 1, "cells": [{"name": "../victim"}]}))
     with pytest.raises(RunFolderError, match="names a cell that is not a plain folder name"):
         load_results(tmp_path)
+
+
+def test_the_concepts_a_sweep_elicits_are_a_pass_setting(tmp_path: Path, probe_file: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """Pushing colour alone cannot reveal a held-out class whose lagging concept is size; a sweep can push both,
+    and changing that re-samples the elicitation without retraining."""
+    sweep = tiny_sweep(tmp_path / "sweep", probe_file, [0.3])
+    assert sweep.data["elicit_concepts"] == ["color"]
+    run_sweep(sweep, workers=1, report=lambda line: None)
+    cell = sweep.path / sweep.data["cells"][0]["name"]
+    weights = {p: p.stat().st_mtime_ns for p in (cell / "steps").iterdir()}
+    assert load_elicitation(Run.open(cell))["settings"]["concepts"] == ["color"]
+    same = Sweep.create(sweep.path, "cpu", BASE, {"concept_space.delta_color": [0.3]}, [0])
+    assert same.data["cells"][0]["state"] == DONE  # the same passes: nothing to redo
+    again = Sweep.create(sweep.path, "cpu", BASE, {"concept_space.delta_color": [0.3]}, [0],
+                         elicit_concepts=("color", "size"))
+    assert again.data["cells"][0]["state"] == PENDING  # other passes: the finished cell redoes them
+    run_sweep(again, workers=1, report=lambda line: None)
+    assert load_elicitation(Run.open(cell))["settings"]["concepts"] == ["color", "size"]
+    assert {p: p.stat().st_mtime_ns for p in (cell / "steps").iterdir()} == weights  # not retrained
+    assert main(["sweep", "--grid", "concept_space.delta_color=0.3", "--elicit-concepts", "shape,hue",
+                 "--out", str(tmp_path / "new")]) == 2
+    assert "--elicit-concepts takes concepts of" in capsys.readouterr().err

@@ -7,8 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
-from ..analysis.sweep import SAMPLE_STEPS
+from ..analysis.sweep import ELICIT_CONCEPTS, SAMPLE_STEPS
 from ..core import limits
+from ..core.concepts import CONCEPT_ORDER
 from ..core.config import PRESETS
 from ..core.training import resolve_device
 from .common import EXIT_FAILED, UsageError, add_precision_option, check_writable, checked, path_option
@@ -34,6 +35,9 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample-steps", type=int, default=SAMPLE_STEPS,
                         help=f"sampler steps of each cell's evaluation and elicitation (default: {SAMPLE_STEPS}, "
                         "measured: benchmarks/results-sample-steps.txt)")
+    parser.add_argument("--elicit-concepts", default=",".join(ELICIT_CONCEPTS), metavar="CONCEPTS",
+                        help="concepts each cell's overprompting and intervention push, together, comma-separated "
+                        f"(default: {','.join(ELICIT_CONCEPTS)}); changing it re-samples finished cells' elicitation")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA where a worker sees one), cpu or cuda (default: auto)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -84,8 +88,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             raise ValueError(f"Seeds are whole numbers separated by commas, got {args.seeds!r}.")
         limits.SAMPLE_STEPS.check("--sample-steps", args.sample_steps)
         check_writable(args.out, "--out")
+        concepts = tuple(c.strip() for c in args.elicit_concepts.split(",") if c.strip())
+        unknown = [c for c in concepts if c not in CONCEPT_ORDER]
+        if not concepts or unknown:
+            raise ValueError(f"--elicit-concepts takes concepts of {list(CONCEPT_ORDER)}, got "
+                             f"{limits.shown(args.elicit_concepts)}.")
         sweep = Sweep.create(args.out, args.preset, config_overrides(args), grid, [int(t) for t in texts],
-                             args.sample_steps)
+                             args.sample_steps, concepts)
     except ValueError as error:
         raise UsageError(str(error)) from None
     cells = len(sweep.data["cells"])
