@@ -75,3 +75,68 @@ def test_only_the_run_module_spells_run_folder_paths(path: Path) -> None:
         assert len(found) >= 8  # the owner spells them all, so the pattern is alive
     else:
         assert not found, f"{path.name} spells run-folder paths {found}; ask core.run.RunLayout"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports, at any depth of its code (an import inside a function still
+    ties the two modules together)."""
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(path): path for path in MODULES}
+    graph = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                target = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.startswith("concept_explorer"):
+                target = node.module.split(".")
+            else:
+                continue
+            for alias in node.names:
+                full = ".".join([*target, alias.name])
+                found.add(full if full in modules else ".".join(target))
+        graph[name] = (found & set(modules)) - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (strongly connected, more than one)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_two_modules_import_each_other() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_loop() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

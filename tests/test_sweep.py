@@ -26,8 +26,8 @@ from concept_explorer.analysis.sweep import (
     cell_name,
     cells_of,
     parse_grid,
-    run_sweep,
 )
+from concept_explorer.analysis.sweep_runs import run_sweep
 from concept_explorer.analysis.sweep_results import load_results
 from concept_explorer.cli import main
 from concept_explorer.core.config import cpu_preset, with_overrides

@@ -26,7 +26,8 @@ from conftest import TINY_OVERRIDES
 from concept_explorer.analysis.capability import ElicitConfig, elicit_run
 from concept_explorer.analysis.evaluate import EvalConfig, evaluate_run
 from concept_explorer.analysis.probes import probe_config_for, train_probe
-from concept_explorer.analysis.sweep import Sweep, run_sweep
+from concept_explorer.analysis.sweep import Sweep
+from concept_explorer.analysis.sweep_runs import run_sweep
 from concept_explorer.analysis.sweep_results import pack
 from concept_explorer.core.config import RunConfig, cpu_preset, with_overrides
 from concept_explorer.core.training import train

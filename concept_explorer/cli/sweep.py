@@ -66,7 +66,8 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from ..analysis.sweep import FAILED, Sweep, parse_grid, run_sweep
+    from ..analysis.sweep import FAILED, Sweep, parse_grid
+    from ..analysis.sweep_runs import run_sweep
 
     checked(limits.WORKERS, "--workers", args.workers)
     checked(limits.THREADS, "--threads", args.threads)

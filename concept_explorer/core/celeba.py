@@ -21,14 +21,25 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-if TYPE_CHECKING:
-    from .concepts import ConceptSpace
+
+class AttributeSpace(Protocol):
+    """What this module reads of a CelebA ConceptSpace (concepts.py, which imports this module for its attribute
+    names; a protocol instead of that class keeps the two modules free of an import circle)."""
+
+    concepts: tuple[str, ...]
+    data_root: str
+    resolution: int
+
+    @property
+    def flips(self) -> tuple[bool, ...]: ...
+    def class_label(self, code: tuple[int, ...]) -> str: ...
+    def class_name(self, code: tuple[int, ...]) -> str: ...
 
 ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
@@ -122,14 +133,14 @@ def read_index(root: str | Path) -> CelebaIndex:
     return _read_index(str(root.resolve()), stamp)
 
 
-def class_levels(space: ConceptSpace, index: CelebaIndex) -> np.ndarray:
+def class_levels(space: AttributeSpace, index: CelebaIndex) -> np.ndarray:
     """(N, 2) the level bits of every image in `space`: attribute present XOR the concept's flip."""
     columns = [ATTRIBUTES.index(concept) for concept in space.concepts]
     return index.attributes[:, columns] ^ np.array(space.flips)[None, :]
 
 
 def select(
-    space: ConceptSpace, index: CelebaIndex, codes: list[tuple[int, ...]], per_class: int, seed: int,
+    space: AttributeSpace, index: CelebaIndex, codes: list[tuple[int, ...]], per_class: int, seed: int,
     partitions: tuple[str, ...] = ("train",),
 ) -> list[np.ndarray]:
     """Per class code, the row numbers of up to `per_class` images of that class in the given partitions, drawn
@@ -169,7 +180,7 @@ def load_image(path: Path, resolution: int) -> torch.Tensor:
 
 
 def load_classes(
-    space: ConceptSpace, codes: list[tuple[int, ...]], per_class: int, seed: int, partitions: tuple[str, ...] = ("train",)
+    space: AttributeSpace, codes: list[tuple[int, ...]], per_class: int, seed: int, partitions: tuple[str, ...] = ("train",)
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to `per_class` faces of each class (`select`): images (N, 3, R, R) in [0, 1] and the class index (N,)
     into `codes`."""
