@@ -20,8 +20,9 @@ declare -A batches=(
     [p0-d45-12k]="$no_null --grid concept_space.delta_color=0.4,0.5 --seeds 0,1"
     [p0-d68-12k]="$no_null --grid concept_space.delta_color=0.6,0.8 --seeds 0,1"
     [p05-d5-12k]="$some_null --grid concept_space.delta_color=0.5 --seeds 0,1"
+    [p0-d8-s3-12k]="$no_null --concept_space.delta_color 0.8 --grid concept_space.delta_size=0.3 --seeds 0,1"
 )
-order=(p0-d45-12k p0-d68-12k p05-d5-12k)
+order=(p0-d45-12k p0-d68-12k p05-d5-12k p0-d8-s3-12k)
 
 for name in "${@:-${order[@]}}"; do
     [ -n "${batches[$name]:-}" ] || { echo "search_default: no batch named $name (batches: ${order[*]})" >&2; exit 2; }

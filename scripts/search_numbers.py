@@ -32,6 +32,7 @@ from concept_explorer.analysis.arc import (  # noqa: E402
     best_config,
     score_config,
 )
+from concept_explorer.analysis.sweep import ELICIT_CONCEPTS  # noqa: E402
 from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
 
 SEARCH = ROOT / "benchmarks" / "search-default"
@@ -47,14 +48,15 @@ FIELDS = [("Δcolor", "concept_space", "delta_color"), ("Δsize", "concept_space
 elsewhere are never pooled."""
 
 
-def config_key(config: dict) -> str:
-    """Every field but the seed and the resolved precision, as one canonical string."""
-    train = {k: v for k, v in config["train"].items() if k not in ("seed", "precision")}
-    return json.dumps({**config, "train": train}, sort_keys=True)
+def config_key(record: Record) -> str:
+    """Every field but the seed and the resolved precision, and what the passes pushed, as one canonical string."""
+    train = {k: v for k, v in record.config["train"].items() if k not in ("seed", "precision")}
+    return json.dumps({**record.config, "train": train, "elicited": record.elicited}, sort_keys=True)
 
 
-def config_label(config: dict) -> str:
-    return ", ".join(f"{name} {config[section][key]:g}" for name, section, key in FIELDS)
+def config_label(record: Record) -> str:
+    fields = ", ".join(f"{name} {record.config[section][key]:g}" for name, section, key in FIELDS)
+    return f"{fields}, elicits {' + '.join(record.elicited)}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Record:
     folder: Path
     peak_share: float | None
     peak_class: str
+    elicited: tuple[str, ...]  # the concepts its overprompting and intervention pushed (the sweep's pass setting)
 
     @property
     def arc(self) -> Arc:
@@ -78,6 +81,7 @@ class Record:
 def records(sources: list[Path], criterion: str) -> list[Record]:
     found = []
     for folder in sources:
+        elicited = tuple(json.loads((folder / "sweep.json").read_text()).get("elicit_concepts", ELICIT_CONCEPTS))
         for cell in load_results(folder)["cells"]:
             judged = cell["criteria"][criterion]
             numbers = judged["numbers"]
@@ -90,7 +94,7 @@ def records(sources: list[Path], criterion: str) -> list[Record]:
             # Records written before the sweep kept outcome fractions (the bundled colour sweep) have no peak.
             share, label = max(((row.get(t, 0.0), t) for row in judged.get("outcomes", []) for t in cell["training"]),
                                default=(None, None))
-            found.append(Record(config, cell["seed"], numbers, folder, share, name.get(label, "")))
+            found.append(Record(config, cell["seed"], numbers, folder, share, name.get(label, ""), elicited))
     return found
 
 
@@ -105,7 +109,7 @@ def seed_row(record: Record) -> str:
                  if arc.memorization else "✗" if record.peak_share is None
                  else f"✗ (at most {record.peak_share:.0%} {record.peak_class})")
     gap = "–" if arc.gap_fraction is None else f"{mark[arc.gap]} {arc.gap_fraction:+.0%}"
-    return (f"| {config_label(record.config)} | {record.seed} | {mark[arc.training]} {step(numbers['training'])} | "
+    return (f"| {config_label(record)} | {record.seed} | {mark[arc.training]} {step(numbers['training'])} | "
             f"{mark[arc.elicited]} {step(numbers['elicited'])} | {mark[arc.plain]} {step(numbers['plain'])} | {gap} | "
             f"{memorized} | {mark[arc.turn]} {step(numbers['turn'])} | {'**yes**' if arc.whole else 'no'} |")
 
@@ -113,7 +117,7 @@ def seed_row(record: Record) -> str:
 def grouped(found: list[Record]) -> dict[str, list[Record]]:
     groups: dict[str, list[Record]] = {}
     for record in found:
-        groups.setdefault(config_key(record.config), []).append(record)
+        groups.setdefault(config_key(record), []).append(record)
     return groups
 
 
@@ -126,9 +130,9 @@ def config_table(found: list[Record]) -> tuple[list[str], list[str]]:
     lines = ["| configuration | seeds | " + " | ".join(OUTCOME_TITLES[o] for o in OUTCOMES)
              + " | whole arc | mean lead | score |", "|---" * (len(OUTCOMES) + 5) + "|"]
     for key in order:
-        score, config = scores[key], groups[key][0].config
+        score, first = scores[key], groups[key][0]
         lead = "–" if score.mean_gap_fraction is None else f"{score.mean_gap_fraction:+.0%}"
-        name = f"**{config_label(config)}** (best)" if key == best else config_label(config)
+        name = f"**{config_label(first)}** (best)" if key == best else config_label(first)
         lines.append(f"| {name} | {score.seeds} | " + " | ".join(f"{score.counts[o]}" for o in OUTCOMES)
                      + f" | {score.whole} | {lead} | {score.score:.2f} |")
     return lines, order
