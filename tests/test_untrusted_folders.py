@@ -43,6 +43,7 @@ COMMANDS = {
     "elicit": ["elicit", "--samples", "3", "--seed", "0", "--precision", "fp32", "--concepts", "color",
                "--overprompt", "1", "--intervention", "1", "--directions", "pairs", "--guidance", "", "--threads", "1"],
     "report": ["report"],
+    "resume": ["train", "--resume", "--threads", "1", "--out"],  # the one command that reads metrics.jsonl
 }
 ALL = ("evaluate", "elicit", "report")
 STEP = 4  # the checkpoint whose files are damaged (the run has 2, 4 and 6)
@@ -68,6 +69,8 @@ class Corruption:
     apply: Callable[[Path, Path], None]  # (the run folder, a folder outside it) → damage done
     readers: tuple[str, ...] = ALL  # the commands that read what was damaged
     no_patch: bool = False  # also run `elicit --no-patch` (the command a forged step entry once misled)
+    mentions: str = ""  # what the refusal must name (where several checks could refuse first)
+    viewable: bool = False  # the app never reads what was damaged, so it still shows the run
 
 
 def edit_json(path: Path, change: Callable[[Any], Any]) -> None:
@@ -325,8 +328,30 @@ def summary_corruptions() -> list[Corruption]:
     return found
 
 
+def metrics_corruptions() -> list[Corruption]:
+    """metrics.jsonl of a run stopped at step 4 (what `train --resume` reads): issue 22 found a deep line giving a
+    RecursionError traceback and a FIFO hanging the command."""
+    def interrupted(run: Path, damage: Callable[[Path], None]) -> None:
+        layout = RunLayout(run)
+        edit_json(layout.info, both(set_key(["status"], "interrupted"), set_key(["completed_steps"], [2, STEP])))
+        layout.checkpoint(6).unlink()
+        layout.metrics.unlink()
+        damage(layout.metrics)
+    damages: dict[str, Callable[[Path], None]] = {
+        "a 100,000-deep line": lambda f: f.write_text('{"step": 2, "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
+        "a line that is not JSON": lambda f: f.write_text('{"step": 2}\nnot json\n'),
+        "bytes that are not UTF-8": lambda f: f.write_bytes(b'{"step": 2}\n\xff\xfe\n'),
+        "a row that is a list": lambda f: f.write_text("[1, 2]\n"),
+        "a row without a step": lambda f: f.write_text('{"loss": 1.0}\n'),
+        "a FIFO": lambda f: os.mkfifo(f),
+        "a folder": lambda f: f.mkdir(),
+    }
+    return [Corruption(f"metrics.jsonl is {label}", lambda run, _, d=damage: interrupted(run, d), ("resume",),
+                       mentions="metrics.jsonl", viewable=True) for label, damage in damages.items()]
+
+
 CORRUPTIONS = (info_corruptions() + config_corruptions() + byte_corruptions() + tensor_corruptions()
-               + link_corruptions() + summary_corruptions())
+               + link_corruptions() + summary_corruptions() + metrics_corruptions())
 
 
 def test_the_generator_makes_every_kind_of_damage() -> None:
@@ -373,10 +398,13 @@ def test_a_damaged_folder_is_refused_in_one_sentence_and_spares_the_rest(
         runs.append([*COMMANDS["elicit"], "--no-patch", str(bad)])
     for argv in runs:
         assert main(argv) == 2, argv[0]
-        one_error_line(capsys.readouterr().err)
+        assert corruption.mentions in one_error_line(capsys.readouterr().err)
     assert snapshot(tmp_path, skip=bad) == before  # nothing outside the bad folder was written
 
     catalog = RunCatalog(roots=[root])
+    if corruption.viewable:
+        assert catalog.names == ["bad", "good"]
+        return
     assert catalog.names == ["good"]
     problem = catalog.problems["bad"]
     assert "\n" not in problem and problem.endswith((".", ")")) and str(tmp_path) not in problem, problem
