@@ -17,7 +17,7 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from ui_runs import launched_app, tiny_runs  # noqa: E402
+from ui_runs import launched_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output" / "browser"
@@ -36,9 +36,14 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the pl
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory):
-    runs = tiny_runs(tmp_path_factory.mktemp("ui-runs"))
-    paths = [runs["plain"], runs["cfg"], runs["short"], BUNDLED]
-    with launched_app(tmp_path_factory, "ui-browser", sweeps=True, paths=paths) as (_, address):
+    with launched_app(tmp_path_factory, "ui-browser", sweeps=True) as (_, address):
+        yield address
+
+
+@pytest.fixture(scope="module")
+def bundled_url(tmp_path_factory: pytest.TempPathFactory):
+    """The app on the bundled seed 0 alone, for tests whose pixels must follow the prompt (see BUNDLED)."""
+    with launched_app(tmp_path_factory, "ui-browser-bundled", paths=[BUNDLED]) as (_, address):
         yield address
 
 
@@ -304,8 +309,8 @@ def test_phone_layout_stacks_the_panels_without_sideways_scroll(browser, url):
     page.context.close()
 
 
-def test_moving_a_concept_slider_regenerates_the_grid_and_its_points(page, url):
-    open_app(page, url, f"?run={BUNDLED.name}")
+def test_moving_a_concept_slider_regenerates_the_grid_and_its_points(page, bundled_url):
+    open_app(page, bundled_url, f"?run={BUNDLED.name}")
     page.click(".ce-plot-title")  # focus the page, so End moves the step control to the last checkpoint
     page.keyboard.press("End")  # where objects are drawn, so the live samples are placed in concept space
     last = page.evaluate("() => window.ceStepper.view.steps.at(-1)")
