@@ -32,7 +32,7 @@ from concept_explorer.analysis.arc import (  # noqa: E402
     best_config,
     score_config,
 )
-from concept_explorer.analysis.sweep import ELICIT_CONCEPTS  # noqa: E402
+from concept_explorer.analysis.sweep import Sweep  # noqa: E402
 from concept_explorer.analysis.sweep_results import load_results  # noqa: E402
 
 SEARCH = ROOT / "benchmarks" / "search-default"
@@ -81,7 +81,7 @@ class Record:
 def records(sources: list[Path], criterion: str) -> list[Record]:
     found = []
     for folder in sources:
-        elicited = tuple(json.loads((folder / "sweep.json").read_text()).get("elicit_concepts", ELICIT_CONCEPTS))
+        elicited = tuple(Sweep.open(folder).passes["elicit_concepts"])
         for cell in load_results(folder)["cells"]:
             judged = cell["criteria"][criterion]
             numbers = judged["numbers"]

@@ -172,8 +172,7 @@ class Sweep:
                     {k: data[k] for k in ("preset", "base", "grid", "seeds")})):
                 raise RunFolderError(f"{path} holds another sweep; choose a new --out or repeat its own grid.")
             passes = {"sample_steps": sample_steps, "elicit_concepts": list(elicit_concepts)}
-            if any(stored.data.get(k, default) != passes[k] for k, default in (
-                    ("sample_steps", SAMPLE_STEPS), ("elicit_concepts", list(ELICIT_CONCEPTS)))):
+            if stored.passes != passes:
                 for cell in stored.data["cells"]:  # finished cells redo their passes (never their training)
                     cell["state"] = PENDING if cell["state"] == DONE else cell["state"]
             stored.data |= passes
@@ -199,6 +198,13 @@ class Sweep:
 
     def save(self) -> None:
         atomic_write_json(self.file, self.data)
+
+    @property
+    def passes(self) -> dict[str, Any]:
+        """The pass settings every cell's evaluation and elicitation use (the defaults for a sweep.json written
+        before a setting existed): {"sample_steps": int, "elicit_concepts": [str, ...]}."""
+        return {"sample_steps": self.data.get("sample_steps", SAMPLE_STEPS),
+                "elicit_concepts": list(self.data.get("elicit_concepts", ELICIT_CONCEPTS))}
 
     def config(self, cell: dict[str, Any]) -> RunConfig:
         return with_overrides(preset(self.data["preset"]), self.data["base"] | cell["overrides"])

@@ -16,7 +16,7 @@ import torch
 from ..core.config import with_overrides
 from ..core.run import Run, RunFolderError, RunLayout
 from .probes import Probe, probe_config_for, probe_fits, train_probe
-from .sweep import DONE, ELICIT_CONCEPTS, ELICIT_METHODS, FAILED, PACKED, SAMPLE_STEPS, Sweep
+from .sweep import DONE, ELICIT_METHODS, FAILED, PACKED, Sweep
 from .sweep_results import collect_results
 
 
@@ -63,10 +63,10 @@ def run_cell(
         if not run.layout.probe.is_file():
             run.layout.probe.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(sweep.probe_path, run.layout.probe)
-        passes = {"precision": run.config.train.precision, "sample_steps": sweep.data.get("sample_steps", SAMPLE_STEPS)}
+        passes = {"precision": run.config.train.precision, "sample_steps": sweep.passes["sample_steps"]}
         evaluate_run(run, EvalConfig(**passes), device=torch_device, progress=False)
         if elicit:
-            concepts = tuple(sweep.data.get("elicit_concepts", ELICIT_CONCEPTS))
+            concepts = tuple(sweep.passes["elicit_concepts"])
             elicit_run(run, ElicitConfig(**passes, **ELICIT_METHODS, concepts=concepts), device=torch_device,
                        progress=False)
     except (RunFolderError, ValueError, FloatingPointError) as error:
